@@ -1,0 +1,203 @@
+"""The ``workbench`` command.
+
+Subcommands register themselves in ``COMMANDS``; each imports what it needs (TensorFlow only in
+those that train or inspect it), so ``workbench --help`` answers instantly on a login node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str):
+    def add(function):
+        COMMANDS[name] = function
+        return function
+
+    return add
+
+
+# --------------------------------------------------------------------------- data
+
+
+@command("data fetch")
+def data_fetch(args) -> int:
+    from workbench import settings
+    from workbench.data import fetch, registry
+
+    directory = Path(args.dir) if args.dir else settings.download_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for name in args.names or list(registry.DATASETS):
+        spec = registry.get(name)
+        try:
+            path = fetch.fetch(spec, directory, retries=args.retries)
+            print(f"{name}: OK {path}")
+        except fetch.FetchError as error:
+            failed += 1
+            print(f"{name}: FAILED {error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+@command("data verify")
+def data_verify(args) -> int:
+    from workbench.data import store
+
+    reports = store.verify(args.dir, args.names or None)
+    width = max(len(r.name) for r in reports)
+    for report in reports:
+        where = f" ({report.path})" if report.path else ""
+        print(f"{report.name:<{width}}  {report.status:<7}  {report.detail}{where}")
+    bad = [r for r in reports if r.status == "corrupt" or (args.names and r.status != "OK")]
+    return 1 if bad else 0
+
+
+@command("data list")
+def data_list(args) -> int:
+    from workbench.data import registry
+
+    for spec in registry.DATASETS.values():
+        counts = ", ".join(f"{v} {a}/{b}" for v, (a, b) in spec.counts.items())
+        print(f"{spec.name:14s} {spec.title} — files: {' or '.join(spec.files)}; {counts}")
+    return 0
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+@command("notebooks generate")
+def notebooks_generate(args) -> int:
+    from workbench import grading
+
+    stale = grading.generate(Path(args.solutions), Path(args.notebooks), check_only=args.check)
+    if args.check and stale:
+        print("out of date (run `workbench notebooks generate`): " + ", ".join(map(str, stale)),
+              file=sys.stderr)
+        return 1
+    print(f"{len(stale)} notebook(s) {'would change' if args.check else 'written'}")
+    return 0
+
+
+@command("grade")
+def grade(args) -> int:
+    from workbench import grading
+
+    if not args.full:
+        os.environ["WORKBENCH_QUICK"] = "1"  # inherited by the kernels that run submissions
+    grading.grade(Path(args.submissions), Path(args.gradebook), timeout=args.timeout)
+    print(f"gradebook written to {args.gradebook}")
+    return 0
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cpus() -> str:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{usable} usable of {os.cpu_count()}"
+
+
+@command("doctor")
+def doctor(args) -> int:
+    """Report what a lab needs: versions, devices, staged data, TensorBoard plugins."""
+    from workbench import settings
+    from workbench.data import store
+
+    rows = [("python", platform.python_version()), ("workbench", _version("workbench")),
+            ("CPUs", _cpus())]
+    tf_package = next((p for p in ("tensorflow", "tensorflow-cpu") if _version(p) != "not installed"),
+                      None)
+    rows.append(("tensorflow", f"{_version(tf_package)} ({tf_package})" if tf_package else "not installed"))
+    rows.append(("keras", _version("keras")))
+    if tf_package:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        rows.append(("GPUs", ", ".join(g.name for g in gpus) if gpus else "none visible"))
+        rows.append(("built with CUDA", str(tf.test.is_built_with_cuda())))
+    for package in ("tensorboard", "tensorboard-plugin-profile", "matplotlib", "jupyterlab"):
+        rows.append((package, _version(package)))
+    staged = settings.data_dir()
+    rows.append(("WORKBENCH_DATA", str(staged) if staged else "not set"))
+    rows.append(("offline", str(settings.offline())))
+    for key, value in rows:
+        print(f"{key:28s} {value}")
+    print("data:")
+    for report in store.verify(staged or settings.download_dir()):
+        print(f"  {report.name:14s} {report.status:8s} {report.detail}")
+    missing = [k for k, v in rows if v == "not installed" and k in ("keras", "tensorboard")]
+    if not tf_package or missing:
+        print("fix: run `./workshop setup` (or `pip install -e '.[cpu,labs]'`) to install the stack.",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=(
+        "Keras HPC workshop workbench: data staging, environment checks, notebooks and grading."))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    data = sub.add_parser("data", help="list, fetch or verify datasets").add_subparsers(
+        dest="data_command", metavar="ACTION", required=True)
+    fetch = data.add_parser("fetch", help="download datasets from their official sources")
+    fetch.add_argument("names", nargs="*", help="datasets (default: all)")
+    fetch.add_argument("--dir", help="target directory (default $WORKBENCH_DATA or ~/.cache/workbench/data)")
+    fetch.add_argument("--retries", type=int, default=3)
+    fetch.set_defaults(handler="data fetch")
+    verify = data.add_parser("verify", help="check staged datasets: OK / missing / corrupt")
+    verify.add_argument("names", nargs="*", help="datasets (default: all)")
+    verify.add_argument("--dir", help="directory to check (default $WORKBENCH_DATA)")
+    verify.set_defaults(handler="data verify")
+    data.add_parser("list", help="the dataset registry").set_defaults(handler="data list")
+
+    notebooks = sub.add_parser("notebooks", help="participant notebooks").add_subparsers(
+        dest="nb_command", metavar="ACTION", required=True)
+    gen = notebooks.add_parser("generate", help="write notebooks/ from solutions/")
+    gen.add_argument("--solutions", default="solutions")
+    gen.add_argument("--notebooks", default="notebooks")
+    gen.add_argument("--check", action="store_true", help="only report notebooks that are out of date")
+    gen.set_defaults(handler="notebooks generate")
+
+    grade_cmd = sub.add_parser("grade", help="grade a folder of submissions into a CSV gradebook")
+    grade_cmd.add_argument("submissions", help="folder of <student>/<notebook>.ipynb")
+    grade_cmd.add_argument("--gradebook", default="gradebook.csv")
+    grade_cmd.add_argument("--full", action="store_true", help="run with full data (default: quick mode)")
+    grade_cmd.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    grade_cmd.set_defaults(handler="grade")
+
+    sub.add_parser("doctor", help="versions, devices, staged data, TensorBoard plugins").set_defaults(
+        handler="doctor")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.handler](args)
+    except (KeyError, ValueError, FileNotFoundError) as error:
+        # Registry misses and bad input carry messages written for users; no traceback needed.
+        print(f"workbench: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Training plumbing shared by notebooks and batch labs: seeding, compiling, callbacks, runs.
+
+Notebooks keep ``model.compile`` and ``model.fit`` visible and take only ``callbacks(run_dir)``
+from here; the batch scripts call ``run_lab``, which does the whole load-build-fit-evaluate cycle
+from a recipe and writes everything a run produces under one per-user, per-run directory::
+
+    <run_dir>/tensorboard/      TensorBoard event files (train/ and validation/ runs)
+    <run_dir>/history.csv       one line per epoch (CSVLogger)
+    <run_dir>/checkpoints/      last.keras, rewritten at the end of every epoch
+    <run_dir>/result.json       final test metrics and the settings used
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from workbench import recipes, settings
+
+
+def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and TensorFlow; optionally make TensorFlow ops deterministic.
+
+    Determinism costs speed, so it is opt-in: a requeued job that must end with the same weights
+    as an uninterrupted one needs it; a participant exploring does not.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def lecture_optimizer():
+    """The lecture's optimizer: SGD, learning rate 0.01, momentum 0.9 (``lr=`` is gone in Keras 3)."""
+    import keras
+
+    return keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+
+
+def compile_classifier(model, optimizer=None):
+    """Compile as the lecture does: softmax outputs, integer labels, accuracy."""
+    model.compile(
+        optimizer=optimizer or lecture_optimizer(),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def callbacks(run_dir: Path | str, *, histogram_freq: int = 0, checkpoint: bool = True) -> list:
+    """TensorBoard scalars, a CSV log and a per-epoch checkpoint, all under ``run_dir``."""
+    import keras
+
+    run_dir = Path(run_dir)
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    chosen = [
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), histogram_freq=histogram_freq),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
+    ]
+    if checkpoint:
+        chosen.append(keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "last.keras")))
+    return chosen
+
+
+def prepare_images(x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1], reshaped to the model's input (adds the channel axis)."""
+    return (x.astype("float32") / 255.0).reshape((len(x),) + tuple(input_shape))
+
+
+# --------------------------------------------------------------------------- batch labs
+
+
+def lab_parser(recipe: recipes.LabRecipe) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"labs/{recipe.lab}.py",
+        description=f"Lab {recipe.lab}: {recipe.title} (batch version of notebooks/{recipe.lab}.ipynb).",
+        epilog="Settings: defaults < --config file (TOML) < environment (WORKBENCH_*) < flags.",
+    )
+    parser.add_argument("--config", type=Path, help="TOML file with any of the options below")
+    parser.add_argument("--model", choices=recipe.models, help=f"default {recipe.models[0]}")
+    parser.add_argument("--epochs", type=int,
+                        help=f"default {recipe.epochs} ({settings.QUICK_EPOCHS} in quick mode)")
+    parser.add_argument("--batch-size", type=int, help=f"default {recipe.batch_size}")
+    parser.add_argument("--data-dir", type=Path, help="staged datasets (default $WORKBENCH_DATA)")
+    parser.add_argument("--log-dir", type=Path,
+                        help="root of run directories (default $WORKBENCH_LOGS or ./logs)")
+    parser.add_argument("--run-name", help="run directory name (default: job id or time stamp)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--deterministic", action="store_true", default=None,
+                        help="deterministic TensorFlow ops (slower; same weights on every run)")
+    parser.add_argument("--quick", action="store_true", default=None,
+                        help="small deterministic subset and few epochs (also WORKBENCH_QUICK=1)")
+    return parser
+
+
+def resolve_options(recipe: recipes.LabRecipe, argv: list[str] | None) -> dict:
+    """Merge defaults < config file < environment < flags into one dict of settings."""
+    args = lab_parser(recipe).parse_args(argv)
+    options = {
+        "model": recipe.models[0], "epochs": recipe.epochs, "batch_size": recipe.batch_size,
+        "data_dir": None, "log_dir": None, "run_name": None, "seed": 0,
+        "deterministic": False, "quick": False,
+    }
+    if args.config is not None:
+        options.update(_read_config(args.config, allowed=set(options)))
+    env = {"data_dir": settings.data_dir(), "log_dir": os.environ.get("WORKBENCH_LOGS"),
+           "quick": settings.quick_mode() or None}
+    options.update({key: value for key, value in env.items() if value is not None})
+    flags = {key: value for key, value in vars(args).items() if key != "config" and value is not None}
+    options.update(flags)
+    if options["quick"] and "epochs" not in flags:
+        options["epochs"] = settings.QUICK_EPOCHS
+    if options["model"] not in recipe.models:
+        raise SystemExit(f"--model {options['model']!r} is not part of lab {recipe.lab}; "
+                         f"choose one of: {', '.join(recipe.models)}")
+    return options
+
+
+def _read_config(path: Path, allowed: set[str]) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SystemExit(f"config file {path} does not exist; pass an existing TOML file to --config") \
+            from None
+    except tomllib.TOMLDecodeError as error:
+        raise SystemExit(f"config file {path} is not valid TOML: {error}") from None
+    normalised = {key.replace("-", "_"): value for key, value in raw.items()}
+    unknown = sorted(set(normalised) - allowed)
+    if unknown:
+        raise SystemExit(f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
+                         f"allowed: {', '.join(sorted(allowed))}")
+    return normalised
+
+
+def run_lab(lab: str, argv: list[str] | None = None) -> dict:
+    """Load data, build, compile, train and evaluate one lab as a batch job; return the result."""
+    from workbench import data, models
+
+    recipe = recipes.get(lab)
+    options = resolve_options(recipe, argv)
+    seed_everything(options["seed"], options["deterministic"])
+
+    (x_train, y_train), (x_test, y_test) = data.load(
+        recipe.dataset, quick=options["quick"], data_dir=options["data_dir"])
+    model = models.build(options["model"])
+    input_shape = tuple(model.input_shape[1:])
+    x_train, x_test = prepare_images(x_train, input_shape), prepare_images(x_test, input_shape)
+    compile_classifier(model)
+
+    run_dir = settings.run_dir(f"{lab}-{options['model']}", options["log_dir"], options["run_name"])
+    print(f"[{lab}] model {options['model']} ({model.count_params():,} parameters), "
+          f"{len(x_train)} train / {len(x_test)} test images, {options['epochs']} epochs, "
+          f"batch {options['batch_size']}; run directory {run_dir}", flush=True)
+    started = time.time()
+    model.fit(
+        x_train, y_train,
+        batch_size=options["batch_size"], epochs=options["epochs"],
+        validation_data=(x_test, y_test), callbacks=callbacks(run_dir),
+        verbose=2,
+    )
+    test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
+    result = {
+        "lab": lab, "model": options["model"], "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss), "epochs": options["epochs"],
+        "batch_size": options["batch_size"], "seed": options["seed"], "quick": options["quick"],
+        "train_samples": len(x_train), "seconds": round(time.time() - started, 1),
+        "run_dir": str(run_dir),
+    }
+    (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    _report(recipe, result, run_dir)
+    return result
+
+
+def _report(recipe: recipes.LabRecipe, result: dict, run_dir: Path) -> None:
+    print(f"[{recipe.lab}] test accuracy {result['test_accuracy']:.4f} after {result['epochs']} "
+          f"epoch(s) in {result['seconds']} s")
+    if recipe.lecture and result["model"] == recipe.models[0]:
+        print(f"[{recipe.lab}] lecture: val_accuracy {recipe.lecture['val_accuracy']:.4f} after "
+              f"{recipe.lecture['epochs']} epochs, batch {recipe.lecture['batch_size']}")
+    print(f"[{recipe.lab}] TensorBoard logs: {run_dir / 'tensorboard'}")
+    print(f"[{recipe.lab}] view them with: tensorboard --logdir {run_dir / 'tensorboard'}")
+    sys.stdout.flush()
