@@ -73,7 +73,7 @@ register(DatasetSpec(
     num_classes=10,
     image_shape=(28, 28),
     class_names=MNIST_DIGITS,
-    quick=(3000, 1000),
+    quick=(5000, 1000),
     sources=(Source(
         KERAS_DATASETS + "mnist.npz", "mnist.npz",
         sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
@@ -91,9 +91,9 @@ register(DatasetSpec(
     num_classes=10,
     image_shape=(28, 28),
     class_names=FASHION_CLASSES,
-    quick=(3000, 1000),
+    quick=(5000, 1000),
     sources=tuple(
-        Source(KERAS_DATASETS + "fashion-mnist/" + name, name, md5=md5)
+        Source(KERAS_DATASETS + name, name, md5=md5)
         for name, md5 in (
             ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
             ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),

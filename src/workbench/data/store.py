@@ -80,9 +80,9 @@ def _check_images(spec: DatasetSpec, arrays: dict[str, np.ndarray], path: Path) 
             )
         if not np.issubdtype(y.dtype, np.integer):
             raise _corrupt(spec, path, f"y_{split} has dtype {y.dtype}, expected integer labels")
-        y = y.reshape(len(y), -1)
-        if y.shape[1] != 1:
-            raise _corrupt(spec, path, f"y_{split} has shape {arrays[f'y_{split}'].shape}, expected (n,)")
+        if y.ndim > 2 or y.shape[1:] not in ((), (1,)):
+            raise _corrupt(spec, path, f"y_{split} has shape {y.shape}, expected (n,)")
+        y = y.reshape(-1)
         if len(y) != len(x):
             raise _corrupt(spec, path, f"{len(x)} images in x_{split} but {len(y)} labels in y_{split}")
         if len(y) and (y.min() < 0 or y.max() >= spec.num_classes):
@@ -112,6 +112,10 @@ def _check_text(spec: DatasetSpec, arrays: dict[str, np.ndarray], path: Path) ->
     if split.shape != (n,) or ratings.shape != (n,):
         raise _corrupt(spec, path,
                        f"labels, split and ratings differ in length ({n}, {len(split)}, {len(ratings)})")
+    for key in ("labels", "split", "ratings", "text_offsets"):
+        if not np.issubdtype(arrays[key].dtype, np.integer) or arrays[key].ndim != 1:
+            raise _corrupt(spec, path, f"{key} must be a 1-D integer array, found {arrays[key].dtype} "
+                                       f"{arrays[key].shape}")
     if n and (labels.min() < 0 or labels.max() > 1):
         raise _corrupt(spec, path, f"labels run {labels.min()}..{labels.max()}, expected 0 or 1")
     if n and not np.isin(split, (0, 1)).all():
@@ -146,6 +150,9 @@ def check_arrays(spec: DatasetSpec, arrays: dict[str, np.ndarray], path: Path) -
 def read_npz(spec: DatasetSpec, path: Path) -> dict[str, np.ndarray]:
     """All arrays of ``path``, read without pickle; damaged archives become DatasetCorruptError."""
     try:
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"PK\x03\x04":
+                raise ValueError("not a zip archive")
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
@@ -191,8 +198,9 @@ def locate(name: str, *, data_dir: Path | str | None = None, download: bool | No
     spec = get(name)
     staged = Path(data_dir) if data_dir is not None else settings.data_dir()
     looked = []
-    if staged is not None:
-        for path in candidate_paths(spec, staged):
+    # The staged directory first, then where `workbench data fetch` puts files by default.
+    for directory in dict.fromkeys(d for d in (staged, settings.download_dir()) if d is not None):
+        for path in candidate_paths(spec, directory):
             looked.append(str(path))
             if path.is_file():
                 return Located(spec, path, "staged")

@@ -1,0 +1,63 @@
+"""Lab models: exact parameter counts, and notebook code identical to the registry."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from workbench import checks, models, recipes
+
+from .conftest import ROOT
+
+# Counted by hand from the lecture listings (weights + biases; BN: 4 per feature).
+PARAMETERS = {
+    "mnist_dense": 784 * 64 + 64 + 64 * 10 + 10,  # 50,890
+    "mnist_cnn": 320 + 13 * 13 * 32 * 100 + 100 + 1010 + 110,  # 542,340
+    "mnist_cnn_deeper": 320 + 18496 + 24 * 24 * 64 * 128 + 128 + 1290,  # 4,738,826
+    "mnist_cnn_dropout": 320 + 18496 + 12 * 12 * 64 * 128 + 128 + 1290,  # 1,199,882
+    "mnist_cnn_batchnorm": 320 + 128 + 18496 + 256 + 9216 * 128 + 128 + 512 + 1290,  # 1,200,778
+    "mnist_cnn_bn_before_activation": 288 + 128 + 18432 + 256 + 9216 * 128 + 512 + 1290,
+}
+
+
+def test_every_registered_model_has_a_known_count():
+    assert set(PARAMETERS) == set(models.MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(PARAMETERS))
+def test_parameter_count(name):
+    assert models.build(name).count_params() == PARAMETERS[name]
+
+
+def test_every_recipe_model_is_registered():
+    for recipe in recipes.RECIPES.values():
+        for name in recipe.models:
+            assert name in models.MODELS, (recipe.lab, name)
+
+
+def test_unknown_model_lists_the_registry():
+    with pytest.raises(models.UnknownModelError, match="mnist_cnn_dropout"):
+        models.build("mnist_rnn")
+
+
+def solution_models(lab: str) -> dict:
+    """Run the model-building cells of a solution notebook; return the Keras models they define."""
+    import keras
+
+    notebook = nbformat.read(ROOT / "solutions" / f"{lab}.ipynb", as_version=4)
+    namespace = {"keras": keras}
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "keras.Sequential(" in cell.source:
+            code = "\n".join(line for line in cell.source.splitlines() if ".summary()" not in line)
+            exec(compile(code, f"{lab}.ipynb", "exec"), namespace)  # instructors' own notebook
+    return {key: value for key, value in namespace.items() if isinstance(value, keras.Model)}
+
+
+@pytest.mark.parametrize("lab", sorted(recipes.RECIPES))
+def test_notebook_models_match_the_registry(lab):
+    """The batch lab trains exactly what the notebook teaches, layer by layer."""
+    built = solution_models(lab)
+    names = recipes.get(lab).models
+    assert len(built) == len(names), f"{lab}: notebook defines {sorted(built)}, recipe lists {names}"
+    for model, name in zip(built.values(), names, strict=True):
+        assert checks.model(model, name)
