@@ -24,6 +24,8 @@ import numpy as np
 
 from workbench import recipes, settings
 
+STRATEGY_NAMES = ("default", "mirrored", "multiworker", "horovod")  # workbench.distribute.STRATEGIES
+
 
 def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
     """Seed Python, NumPy and TensorFlow; optionally make TensorFlow ops deterministic.
@@ -40,11 +42,14 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def lecture_optimizer():
-    """The lecture's optimizer: SGD, learning rate 0.01, momentum 0.9 (``lr=`` is gone in Keras 3)."""
+def lecture_optimizer(learning_rate=0.01):
+    """The lecture's optimizer: SGD, learning rate 0.01, momentum 0.9 (``lr=`` is gone in Keras 3).
+
+    Data-parallel runs pass a scaled rate or a warm-up schedule instead of 0.01.
+    """
     import keras
 
-    return keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
 
 
 def compile_classifier(model, optimizer=None):
@@ -98,6 +103,17 @@ def lab_parser(recipe: recipes.LabRecipe) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--deterministic", action="store_true", default=None,
                         help="deterministic TensorFlow ops (slower; same weights on every run)")
+    parser.add_argument("--strategy", choices=sorted(STRATEGY_NAMES),
+                        help="data parallelism: default (one device), mirrored (all local GPUs), "
+                             "multiworker (one worker per SLURM task), horovod (one rank per task)")
+    parser.add_argument("--cpu-replicas", type=int,
+                        help="mirrored without GPUs: split the CPU into this many logical devices")
+    parser.add_argument("--warmup-epochs", type=float,
+                        help="ramp the scaled learning rate up over this many epochs (default 1)")
+    parser.add_argument("--require-gpu", action="store_true", default=None,
+                        help="stop with an error if TensorFlow sees no GPU")
+    parser.add_argument("--dump-weights", type=Path,
+                        help="each rank saves its final weights to DIR/rank<N>.npz (to compare ranks)")
     parser.add_argument("--quick", action="store_true", default=None,
                         help="small deterministic subset and few epochs (also WORKBENCH_QUICK=1)")
     return parser
@@ -109,7 +125,8 @@ def resolve_options(recipe: recipes.LabRecipe, argv: list[str] | None) -> dict:
     options = {
         "model": recipe.models[0], "epochs": recipe.epochs, "batch_size": recipe.batch_size,
         "data_dir": None, "log_dir": None, "run_name": None, "seed": 0,
-        "deterministic": False, "quick": False,
+        "deterministic": False, "quick": False, "strategy": "default", "cpu_replicas": 0,
+        "warmup_epochs": 1.0, "require_gpu": False, "dump_weights": None,
     }
     if args.config is not None:
         options.update(_read_config(args.config, allowed=set(options)))
@@ -144,42 +161,97 @@ def _read_config(path: Path, allowed: set[str]) -> dict:
 
 
 def run_lab(lab: str, argv: list[str] | None = None) -> dict:
-    """Load data, build, compile, train and evaluate one lab as a batch job; return the result."""
-    from workbench import data, models
+    """Load data, build, compile, train and evaluate one lab as a batch job; return the result.
+
+    The same code runs on one device and data-parallel (``--strategy``): the model is built in
+    the strategy's scope, the learning rate follows the linear scaling rule with warm-up, the
+    strategy's trainer runs the epochs, and only rank 0 prints, logs and checkpoints.
+    """
+    from workbench import data, distribute, models, trainers
 
     recipe = recipes.get(lab)
     options = resolve_options(recipe, argv)
+    try:
+        dist = distribute.get(options["strategy"], require_gpu=options["require_gpu"],
+                              cpu_replicas=options["cpu_replicas"])
+    except distribute.DistributionError as error:
+        raise SystemExit(f"[{lab}] {error}") from None
     seed_everything(options["seed"], options["deterministic"])
 
     (x_train, y_train), (x_test, y_test) = data.load(
         recipe.dataset, quick=options["quick"], data_dir=options["data_dir"])
-    model = models.build(options["model"])
-    input_shape = tuple(model.input_shape[1:])
+    with dist.scope():
+        model = models.build(options["model"])
+        input_shape = tuple(model.input_shape[1:])
+        steps_per_epoch = max(len(x_train) // dist.global_batch(options["batch_size"]), 1)
+        rate = distribute.warmup_schedule(0.01, dist.replicas,
+                                          int(options["warmup_epochs"] * steps_per_epoch))
+        optimizer = lecture_optimizer(rate)
+        compile_classifier(model, trainers.prepare_optimizer(dist, optimizer))
     x_train, x_test = prepare_images(x_train, input_shape), prepare_images(x_test, input_shape)
-    compile_classifier(model)
 
     run_dir = settings.run_dir(f"{lab}-{options['model']}", options["log_dir"], options["run_name"])
-    print(f"[{lab}] model {options['model']} ({model.count_params():,} parameters), "
-          f"{len(x_train)} train / {len(x_test)} test images, {options['epochs']} epochs, "
-          f"batch {options['batch_size']}; run directory {run_dir}", flush=True)
+    say = print if dist.is_chief else _silent
+    say(f"[{lab}] model {options['model']} ({model.count_params():,} parameters), "
+        f"{len(x_train)} train / {len(x_test)} test images, {options['epochs']} epochs, "
+        f"batch {options['batch_size']} x {dist.replicas} replica(s), strategy {dist.name}; "
+        f"run directory {run_dir}", flush=True)
     started = time.time()
-    model.fit(
-        x_train, y_train,
-        batch_size=options["batch_size"], epochs=options["epochs"],
-        validation_data=(x_test, y_test), callbacks=callbacks(run_dir),
-        verbose=2,
-    )
-    test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
+    trainers.TRAINERS[dist.name](
+        dist, model, x_train, y_train, epochs=options["epochs"], batch_size=options["batch_size"],
+        validation_data=(x_test, y_test), callbacks=rank_callbacks(dist, run_dir),
+        verbose=2, seed=options["seed"])
+    test_loss, test_accuracy = evaluate(model, x_test, y_test)
+    if options["dump_weights"] is not None:
+        dump_weights(model, options["dump_weights"] / f"rank{dist.rank}.npz")
     result = {
-        "lab": lab, "model": options["model"], "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss), "epochs": options["epochs"],
-        "batch_size": options["batch_size"], "seed": options["seed"], "quick": options["quick"],
-        "train_samples": len(x_train), "seconds": round(time.time() - started, 1),
-        "run_dir": str(run_dir),
+        "lab": lab, "model": options["model"], "test_accuracy": test_accuracy,
+        "test_loss": test_loss, "epochs": options["epochs"], "strategy": dist.name,
+        "replicas": dist.replicas, "batch_size": options["batch_size"], "seed": options["seed"],
+        "quick": options["quick"], "train_samples": len(x_train),
+        "seconds": round(time.time() - started, 1), "run_dir": str(run_dir),
     }
-    (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    _report(recipe, result, run_dir)
+    if dist.is_chief:
+        (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+        _report(recipe, result, run_dir)
     return result
+
+
+def _silent(*_args, **_kwargs) -> None:
+    pass
+
+
+def rank_callbacks(dist, run_dir: Path) -> list:
+    """Rank 0 logs and checkpoints into the run directory.
+
+    Under MultiWorkerMirroredStrategy every worker must take part in saving (reading a
+    batch-norm statistic is a collective operation), so the others write to a scratch folder
+    inside the run directory that nobody reads; other strategies give them no callbacks at all.
+    """
+    if dist.is_chief:
+        return callbacks(run_dir)
+    if dist.name == "multiworker":
+        return callbacks(run_dir / "scratch" / f"worker{dist.rank}")
+    return []
+
+
+def evaluate(model, x, y, batch_size: int = 256) -> tuple[float, float]:
+    """Test loss and accuracy computed directly, so it works under every strategy."""
+    import keras
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    losses, correct = [], 0
+    for start in range(0, len(x), batch_size):
+        probabilities = np.asarray(model(x[start:start + batch_size], training=False))
+        labels = np.reshape(y[start:start + batch_size], -1)
+        losses.append(float(loss_fn(labels, probabilities)) * len(labels))
+        correct += int(np.sum(probabilities.argmax(-1) == labels))
+    return sum(losses) / len(x), correct / len(x)
+
+
+def dump_weights(model, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, *[np.asarray(w) for w in model.get_weights()])
 
 
 def _report(recipe: recipes.LabRecipe, result: dict, run_dir: Path) -> None:

@@ -1,0 +1,220 @@
+"""Data-parallel training by strategy name: one device, mirrored, multi-worker, Horovod.
+
+``get(name)`` returns a ``Distribution``: the TensorFlow strategy (if any), this process's rank,
+the number of processes and of replicas kept in sync. Everything else a lab needs to run the same
+way on one GPU or on many nodes is here too:
+
+* ``scaled_learning_rate`` and ``WarmupSchedule``: the linear scaling rule with warm-up
+  (Goyal et al. 2017), because the global batch grows with the number of replicas;
+* ``Distribution.shard``: which part of the data this process reads;
+* ``Distribution.is_chief``: only rank 0 logs, writes TensorBoard events and checkpoints.
+
+Two Keras 3 breakages are worked around here (measured, see ``shared/FACTS.md``):
+
+* ``MultiWorkerMirroredStrategy`` + ``model.fit`` fails before ``train_step`` runs
+  (keras-team/keras#20585): multi-worker runs use ``custom_loop_fit``, a plain
+  ``strategy.run`` training loop, instead of ``fit``.
+* ``horovod.tensorflow.keras`` silently skips gradient averaging under Keras 3: ``horovod_fit``
+  swaps the model's ``train_step`` for one that reduces gradients with plain
+  ``horovod.tensorflow``, broadcasts rank 0's weights when training begins and averages the epoch
+  logs across ranks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+WORKER_PORT_BASE = 20000  # multi-worker gRPC ports: base + (job id % 10000) * 8 + local task
+
+
+class DistributionError(RuntimeError):
+    """A strategy that cannot be set up here; the message says why and what to do."""
+
+
+@dataclass
+class Distribution:
+    name: str
+    strategy: object | None = None  # a tf.distribute.Strategy; None for Horovod
+    rank: int = 0
+    size: int = 1  # processes taking part
+    replicas: int = 1  # replicas kept in sync, over all processes
+
+    @property
+    def is_chief(self) -> bool:
+        return self.rank == 0
+
+    def scope(self):
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    @property
+    def shard(self) -> tuple[int, int] | None:
+        """``(num_shards, index)`` for processes that each read their own part of the data."""
+        return (self.size, self.rank) if self.size > 1 else None
+
+    def global_batch(self, per_replica: int) -> int:
+        return per_replica * self.replicas
+
+
+# --------------------------------------------------------------------------- SLURM environment
+
+
+def expand_hostlist(hostlist: str) -> list[str]:
+    """Expand a SLURM host list such as ``gpu[01-03,07],login1`` (no ``scontrol`` needed)."""
+    hosts = []
+    for match in re.finditer(r"([^,\[]+)(?:\[([^\]]+)\])?", hostlist):
+        prefix, ranges = match.group(1), match.group(2)
+        if ranges is None:
+            hosts.append(prefix)
+            continue
+        for part in ranges.split(","):
+            low, _, high = part.partition("-")
+            for number in range(int(low), int(high or low) + 1):
+                hosts.append(f"{prefix}{number:0{len(low)}d}")
+    return hosts
+
+
+def expand_tasks_per_node(spec: str) -> list[int]:
+    """``2(x3),1`` -> ``[2, 2, 2, 1]`` (SLURM_TASKS_PER_NODE's compact form)."""
+    counts = []
+    for part in spec.split(","):
+        match = re.fullmatch(r"(\d+)(?:\(x(\d+)\))?", part.strip())
+        if not match:
+            raise DistributionError(f"cannot parse SLURM_TASKS_PER_NODE={spec!r}")
+        counts += [int(match.group(1))] * int(match.group(2) or 1)
+    return counts
+
+
+def tf_config_from_slurm(env: dict[str, str] | None = None) -> dict:
+    """The TF_CONFIG of this SLURM task: one worker per task, ports unique per job and task."""
+    env = dict(os.environ if env is None else env)
+    try:
+        hosts = expand_hostlist(env["SLURM_STEP_NODELIST"] if "SLURM_STEP_NODELIST" in env
+                                else env["SLURM_JOB_NODELIST"])
+        per_node = expand_tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE")
+                                         or env["SLURM_TASKS_PER_NODE"])
+        rank = int(env["SLURM_PROCID"])
+    except KeyError as missing:
+        raise DistributionError(
+            f"--strategy multiworker needs SLURM's task environment ({missing.args[0]} is unset): "
+            "start it with `srun` inside a job (see slurm/multiworker.sbatch), or set TF_CONFIG yourself."
+        ) from None
+    base = WORKER_PORT_BASE + (int(env.get("SLURM_JOB_ID", "0")) % 5000) * 8
+    workers = [f"{host}:{base + local}" for host, count in zip(hosts, per_node, strict=False)
+               for local in range(count)]
+    return {"cluster": {"worker": workers}, "task": {"type": "worker", "index": rank}}
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+def _one_device(**_) -> Distribution:
+    import tensorflow as tf
+
+    return Distribution("default", tf.distribute.get_strategy())
+
+
+def split_cpu(replicas: int) -> None:
+    """Expose ``replicas`` logical CPU devices, to show data parallelism without GPUs."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+
+
+def _mirrored(cpu_replicas: int = 0, **_) -> Distribution:
+    """All local GPUs; with none, ``cpu_replicas`` logical CPUs (or the one CPU)."""
+    import tensorflow as tf
+
+    devices = None
+    if not tf.config.list_physical_devices("GPU") and cpu_replicas > 1:
+        split_cpu(cpu_replicas)
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    strategy = tf.distribute.MirroredStrategy(devices)
+    return Distribution("mirrored", strategy, replicas=strategy.num_replicas_in_sync)
+
+
+def _multiworker(**_) -> Distribution:
+    import json
+
+    if "TF_CONFIG" not in os.environ:
+        os.environ["TF_CONFIG"] = json.dumps(tf_config_from_slurm())
+    import tensorflow as tf
+
+    config = json.loads(os.environ["TF_CONFIG"])
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    return Distribution("multiworker", strategy, rank=int(config["task"]["index"]),
+                        size=len(config["cluster"]["worker"]), replicas=strategy.num_replicas_in_sync)
+
+
+def import_horovod():
+    try:
+        import horovod.tensorflow as hvd
+    except ImportError as error:
+        raise DistributionError(
+            f"--strategy horovod needs Horovod, which is not importable here ({error}). Build it "
+            "once with `scripts/build_horovod.sh` (Horovod 0.28.1 against TF 2.21), then retry."
+        ) from None
+    return hvd
+
+
+def _horovod(**_) -> Distribution:
+    hvd = import_horovod()
+    hvd.init()
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:  # one GPU per rank: each process sees only its own
+        tf.config.set_visible_devices(gpus[hvd.local_rank() % len(gpus)], "GPU")
+    return Distribution("horovod", None, rank=hvd.rank(), size=hvd.size(), replicas=hvd.size())
+
+
+STRATEGIES: dict[str, Callable[..., Distribution]] = {
+    "default": _one_device,
+    "mirrored": _mirrored,
+    "multiworker": _multiworker,
+    "horovod": _horovod,
+}
+
+
+def get(name: str = "default", *, require_gpu: bool = False, cpu_replicas: int = 0) -> Distribution:
+    """Set up the strategy ``name``; ``require_gpu`` refuses to run on a node without GPUs."""
+    if name not in STRATEGIES:
+        raise DistributionError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
+    if require_gpu:
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            raise DistributionError(
+                "a GPU was requested but TensorFlow sees none on this node. Check the job asked for "
+                "one (slurm/site.sh: WORKBENCH_GPU_REQUEST), that CUDA is loaded (`workbench doctor`), "
+                "or drop --require-gpu to run on CPU.")
+    return STRATEGIES[name](cpu_replicas=cpu_replicas)
+
+
+# --------------------------------------------------------------------------- learning rate
+
+
+def scaled_learning_rate(base: float, replicas: int) -> float:
+    """The linear scaling rule: k replicas see a k-times larger batch, so take k-times larger steps."""
+    return base * replicas
+
+
+def warmup_schedule(base: float, replicas: int, warmup_steps: int):
+    """Linear warm-up from ``base`` to ``base * replicas`` over ``warmup_steps``, then constant.
+
+    Large scaled rates diverge in the first steps, while the weights are random; ramping up
+    avoids that (Goyal et al. 2017, "Accurate, large minibatch SGD").
+    """
+    import keras
+
+    target = scaled_learning_rate(base, replicas)
+    if warmup_steps <= 0 or replicas == 1:
+        return target
+    # A polynomial "decay" of power 1 from base to a larger target is exactly a linear ramp,
+    # and it stays at the target afterwards; being a built-in schedule, checkpoints reload it.
+    return keras.optimizers.schedules.PolynomialDecay(
+        initial_learning_rate=base, decay_steps=warmup_steps, end_learning_rate=target, power=1.0)

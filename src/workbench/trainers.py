@@ -1,0 +1,181 @@
+"""How each strategy trains a compiled Keras model: one ``fit``-like call per strategy name.
+
+* ``default`` and ``mirrored``: Keras' own ``model.fit`` (built inside the strategy's scope).
+* ``multiworker``: ``custom_loop_fit``, because ``model.fit`` under MultiWorkerMirroredStrategy
+  fails in Keras 3 (keras-team/keras#20585) before a single step runs.
+* ``horovod``: ``model.fit`` with the optimizer made to average gradients across ranks, rank 0's
+  weights broadcast when training begins and epoch logs averaged. ``horovod.tensorflow.keras``
+  is not used: under Keras 3 its ``DistributedOptimizer`` trains without averaging anything.
+
+Every trainer takes the same arguments and returns a Keras-style ``history`` dict; only rank 0
+is given the logging/checkpoint callbacks, so one run writes one set of logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from workbench.distribute import Distribution, import_horovod
+
+Trainer = Callable[..., dict]
+
+
+def keras_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validation_data,
+              callbacks=(), verbose=2, seed=0) -> dict:
+    """Plain ``fit``; under MirroredStrategy ``batch_size`` is per replica, Keras gets the global."""
+    history = model.fit(x, y, batch_size=dist.global_batch(batch_size), epochs=epochs,
+                        validation_data=validation_data, callbacks=list(callbacks), verbose=verbose)
+    return history.history
+
+
+# --------------------------------------------------------------------------- multi-worker
+
+
+def custom_loop_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validation_data,
+                    callbacks=(), verbose=2, seed=0) -> dict:
+    """Synchronous data-parallel training with ``strategy.run``; every worker ends with equal weights.
+
+    Each worker reads its own shard of the data (``distribute_datasets_from_function``), computes
+    the loss over its per-replica batch scaled by the *global* batch size, and the strategy sums
+    gradients across workers inside ``apply_gradients``. Keras callbacks get the usual hooks with
+    the epoch's logs, so CSV, TensorBoard and checkpoint callbacks work on rank 0.
+    """
+    import keras
+    import tensorflow as tf
+
+    from workbench.data import as_dataset
+
+    strategy = dist.strategy
+    global_batch = dist.global_batch(batch_size)
+    distributed = strategy.distribute_datasets_from_function(
+        lambda context: as_dataset(x, y, batch_size=global_batch, input_context=context, seed=seed,
+                                   drop_remainder=True))
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction=None)
+    optimizer = model.optimizer
+    with strategy.scope():
+        optimizer.build(model.trainable_variables)
+
+    def replica_step(images, labels):
+        with tf.GradientTape() as tape:
+            predictions = model(images, training=True)
+            per_example = loss_fn(labels, predictions)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(predictions, -1, output_type=tf.int64),
+                                                 tf.reshape(tf.cast(labels, tf.int64), [-1])), tf.float32))
+        return loss, correct
+
+    @tf.function
+    def train_step(batch):
+        loss, correct = strategy.run(replica_step, args=batch)
+        return (strategy.reduce("SUM", loss, axis=None), strategy.reduce("SUM", correct, axis=None))
+
+    @tf.function
+    def predict(images):
+        return model(images, training=False)
+
+    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
+    history: dict[str, list[float]] = {}
+    callback_list.on_train_begin()
+    for epoch in range(epochs):
+        callback_list.on_epoch_begin(epoch)
+        total_loss, total_correct, steps = 0.0, 0.0, 0
+        for batch in distributed:
+            loss, correct = train_step(batch)
+            total_loss += float(loss)
+            total_correct += float(correct)
+            steps += 1
+        logs = {"loss": total_loss / max(steps, 1), "accuracy": total_correct / max(steps * global_batch, 1)}
+        if validation_data is not None:
+            logs.update(_validate(predict, *validation_data, loss_fn, global_batch))
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        callback_list.on_epoch_end(epoch, logs)
+        if verbose and dist.is_chief:
+            shown = " - ".join(f"{key}: {value:.4f}" for key, value in logs.items())
+            print(f"Epoch {epoch + 1}/{epochs} - {steps} steps - {shown}", flush=True)
+    callback_list.on_train_end()
+    return history
+
+
+def _validate(predict, x_val, y_val, loss_fn, batch_size) -> dict[str, float]:
+    losses, correct = [], 0
+    for start in range(0, len(x_val), batch_size):
+        images, labels = x_val[start:start + batch_size], y_val[start:start + batch_size]
+        probabilities = predict(images).numpy()
+        losses.append(loss_fn(labels, probabilities).numpy())
+        correct += int(np.sum(probabilities.argmax(-1) == np.reshape(labels, -1)))
+    return {"val_loss": float(np.mean(np.concatenate(losses))), "val_accuracy": correct / len(x_val)}
+
+
+# --------------------------------------------------------------------------- Horovod
+
+
+def averaging_optimizer(optimizer, hvd):
+    """A copy of ``optimizer`` whose ``apply`` first averages the gradients over all ranks.
+
+    Keras 3's ``apply_gradients`` calls ``apply``, so overriding it here catches every update of
+    ``fit``'s own ``train_step``: loss tracking, metrics and loss scaling stay Keras'.
+    """
+    base = type(optimizer)
+
+    class HorovodAveraging(base):
+        def apply(self, grads, trainable_variables=None):
+            grads = list(grads)
+            dense = [i for i, g in enumerate(grads) if g is not None]
+            averaged = hvd.grouped_allreduce([grads[i] for i in dense], op=hvd.Average)
+            for i, gradient in zip(dense, averaged, strict=True):
+                grads[i] = gradient
+            return super().apply(grads, trainable_variables)
+
+    HorovodAveraging.__name__ = f"HorovodAveraging{base.__name__}"
+    return HorovodAveraging.from_config(optimizer.get_config())
+
+
+def horovod_callbacks(hvd):
+    """Broadcast rank 0's initial weights; average epoch logs (runs before History and progress)."""
+    import keras
+
+    class BroadcastInitialWeights(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            for index, variable in enumerate(self.model.variables):
+                variable.assign(hvd.broadcast(variable.value, root_rank=0, name=f"initial_{index}"))
+
+    class AverageEpochLogs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for key in sorted(logs or {}):
+                logs[key] = float(hvd.allreduce(np.float64(logs[key]), op=hvd.Average,
+                                                name=f"epoch_{key}"))
+
+    return [BroadcastInitialWeights(), AverageEpochLogs()]
+
+
+def horovod_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validation_data,
+                callbacks=(), verbose=2, seed=0) -> dict:
+    """``fit`` on this rank's shard, gradients averaged over ranks; weights stay identical."""
+    hvd = import_horovod()
+    if not type(model.optimizer).__name__.startswith("HorovodAveraging"):
+        raise TypeError("compile the model with prepare_optimizer(dist, optimizer) under Horovod; "
+                        "otherwise each rank trains alone and the weights drift apart")
+    x_shard, y_shard = x[dist.rank::dist.size], y[dist.rank::dist.size]
+    history = model.fit(x_shard, y_shard, batch_size=batch_size, epochs=epochs, shuffle=True,
+                        validation_data=validation_data,
+                        callbacks=horovod_callbacks(hvd) + (list(callbacks) if dist.is_chief else []),
+                        verbose=verbose if dist.is_chief else 0)
+    return history.history
+
+
+def prepare_optimizer(dist: Distribution, optimizer):
+    """The optimizer to compile with: under Horovod one that averages gradients across ranks."""
+    return averaging_optimizer(optimizer, import_horovod()) if dist.name == "horovod" else optimizer
+
+
+TRAINERS: dict[str, Trainer] = {
+    "default": keras_fit,
+    "mirrored": keras_fit,
+    "multiworker": custom_loop_fit,
+    "horovod": horovod_fit,
+}
