@@ -62,4 +62,5 @@ def test_doctor_reports_the_stack(real_data, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "tensorflow" in out and "2.21.0" in out and "keras" in out and "3.15.1" in out
     assert "GPUs" in out and "tensorboard-plugin-profile" in out and "2.24.2" in out
+    assert "horovod" in out
     assert "mnist" in out and "OK" in out

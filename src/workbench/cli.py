@@ -112,6 +112,19 @@ def _cpus() -> str:
     return f"{usable} usable of {os.cpu_count()}"
 
 
+def _horovod_build() -> str:
+    """Horovod's version and what it was built with, or how to build it."""
+    if _version("horovod") == "not installed":
+        return "not installed (build it with scripts/build_horovod.sh)"
+    try:
+        import horovod.tensorflow as hvd
+    except ImportError as error:
+        return f"{_version('horovod')} installed but broken: {error}; rebuild with scripts/build_horovod.sh"
+    built = [name for name, check in (("gloo", hvd.gloo_built), ("mpi", hvd.mpi_built),
+                                      ("nccl", hvd.nccl_built)) if check()]
+    return f"{_version('horovod')} (tensorflow ops; built with {', '.join(built) or 'no controller'})"
+
+
 @command("doctor")
 def doctor(args) -> int:
     """Report what a lab needs: versions, devices, staged data, TensorBoard plugins."""
@@ -130,6 +143,7 @@ def doctor(args) -> int:
         gpus = tf.config.list_physical_devices("GPU")
         rows.append(("GPUs", ", ".join(g.name for g in gpus) if gpus else "none visible"))
         rows.append(("built with CUDA", str(tf.test.is_built_with_cuda())))
+    rows.append(("horovod", _horovod_build()))
     for package in ("tensorboard", "tensorboard-plugin-profile", "matplotlib", "jupyterlab"):
         rows.append((package, _version(package)))
     staged = settings.data_dir()

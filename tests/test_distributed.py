@@ -1,0 +1,183 @@
+"""Data parallelism: strategy set-up, and identical weights on every rank after real training."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from workbench import distribute
+
+from .conftest import ROOT
+
+LAB = str(ROOT / "labs" / "02_mnist_cnn.py")
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+def horovod_available() -> bool:
+    done = subprocess.run([sys.executable, "-c", "import horovod.tensorflow"], capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.fixture
+def need_horovod():
+    if not horovod_available():
+        if os.environ.get("CI"):
+            pytest.fail("Horovod is not built: `./workshop test` builds it with scripts/build_horovod.sh")
+        pytest.skip("Horovod not built (scripts/build_horovod.sh)")
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def max_difference(first, second) -> float:
+    a, b = np.load(first), np.load(second)
+    assert a.files == b.files
+    return max(float(np.abs(a[key] - b[key]).max()) for key in a.files)
+
+
+def lab_env(real_data, **extra):
+    return {**os.environ, "WORKBENCH_DATA": str(real_data), "WORKBENCH_QUICK": "1", **extra}
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def test_slurm_hostlists_expand():
+    expected = ["gpu01", "gpu02", "gpu03", "gpu07", "login1"]
+    assert distribute.expand_hostlist("gpu[01-03,07],login1") == expected
+    assert distribute.expand_hostlist("node7") == ["node7"]
+    assert distribute.expand_tasks_per_node("2(x3),1") == [2, 2, 2, 1]
+
+
+def test_tf_config_from_slurm_gives_one_worker_per_task():
+    env = {"SLURM_JOB_NODELIST": "n[1-2]", "SLURM_TASKS_PER_NODE": "2(x2)", "SLURM_PROCID": "3",
+           "SLURM_JOB_ID": "1234"}
+    config = distribute.tf_config_from_slurm(env)
+    base = distribute.WORKER_PORT_BASE + 1234 * 8
+    assert config["cluster"]["worker"] == [f"n1:{base}", f"n1:{base + 1}", f"n2:{base}", f"n2:{base + 1}"]
+    assert config["task"] == {"type": "worker", "index": 3}
+
+
+def test_multiworker_outside_slurm_says_how_to_start_it():
+    with pytest.raises(distribute.DistributionError, match="start it with `srun`"):
+        distribute.tf_config_from_slurm({})
+
+
+def test_unknown_strategy_is_named():
+    with pytest.raises(distribute.DistributionError, match="unknown strategy 'mirror'.*mirrored"):
+        distribute.get("mirror")
+
+
+def test_gpu_asked_for_where_none_exists():
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(distribute.DistributionError, match="a GPU was requested but TensorFlow sees none"):
+        distribute.get("default", require_gpu=True)
+
+
+def test_horovod_not_built_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "horovod.tensorflow", None)
+    with pytest.raises(distribute.DistributionError, match="scripts/build_horovod.sh"):
+        distribute.import_horovod()
+
+
+def test_wrong_strategy_in_a_lab_is_refused(real_data):
+    done = subprocess.run([sys.executable, LAB, "--strategy", "horovd"], capture_output=True, text=True,
+                          env=lab_env(real_data))
+    assert done.returncode == 2 and "invalid choice: 'horovd'" in done.stderr
+
+
+def test_linear_scaling_with_warmup():
+    schedule = distribute.warmup_schedule(0.01, 4, warmup_steps=100)
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(50)) == pytest.approx(0.025)
+    assert float(schedule(100)) == pytest.approx(0.04) and float(schedule(1000)) == pytest.approx(0.04)
+    assert distribute.warmup_schedule(0.01, 1, 100) == 0.01
+
+
+# --------------------------------------------------------------------------- real runs
+
+
+@pytest.mark.slow
+def test_mirrored_over_two_logical_cpus(real_data, tmp_path):
+    done = subprocess.run([sys.executable, LAB, "--strategy", "mirrored", "--cpu-replicas", "2",
+                           "--log-dir", str(tmp_path), "--run-name", "m"], capture_output=True, text=True,
+                          env=lab_env(real_data), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(tmp_path.glob("*/*/m/result.json")).read_text())
+    assert result["replicas"] == 2 and result["strategy"] == "mirrored"
+    assert result["test_accuracy"] > 0.6
+
+
+@pytest.mark.slow
+def test_two_local_workers_end_with_identical_weights(real_data, tmp_path):
+    ports = free_ports(2)
+    workers = [f"127.0.0.1:{port}" for port in ports]
+    processes = [subprocess.Popen(
+        [sys.executable, LAB, "--strategy", "multiworker", "--log-dir", str(tmp_path / "logs"),
+         "--run-name", "mw", "--dump-weights", str(tmp_path / "weights")],
+        env=lab_env(real_data, TF_CONFIG=json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for index in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert max_difference(tmp_path / "weights" / "rank0.npz", tmp_path / "weights" / "rank1.npz") == 0.0
+    assert "test accuracy" in outputs[0] and "test accuracy" not in outputs[1]  # rank 0 reports
+    result = json.loads(next((tmp_path / "logs").glob("*/*/mw/result.json")).read_text())
+    assert result["replicas"] == 2 and result["test_accuracy"] > 0.6
+
+
+def horovodrun(script_args, env, tmp_path, ranks=2):
+    command = [os.path.join(VENV_BIN, "horovodrun"), "-np", str(ranks), "-H", f"localhost:{ranks}",
+               "--gloo", sys.executable, *script_args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_horovod_two_ranks_end_with_identical_weights(need_horovod, real_data, tmp_path):
+    done = horovodrun([LAB, "--strategy", "horovod", "--log-dir", str(tmp_path / "logs"), "--run-name", "hv",
+                       "--dump-weights", str(tmp_path / "weights")], lab_env(real_data), tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert max_difference(tmp_path / "weights" / "rank0.npz", tmp_path / "weights" / "rank1.npz") == 0.0
+    result = json.loads(next((tmp_path / "logs").glob("*/*/hv/result.json")).read_text())
+    assert result["replicas"] == 2 and result["test_accuracy"] > 0.6
+    assert done.stdout.count("test accuracy") == 1  # only rank 0 prints its report
+
+
+NO_AVERAGING = textwrap.dedent("""
+    # Negative control: the same set-up without gradient averaging must end with different weights,
+    # which shows the identical-weights test above can fail.
+    import sys, numpy as np, horovod.tensorflow as hvd, keras
+    from workbench import models, trainers, training
+    hvd.init()
+    training.seed_everything(0)
+    model = training.compile_classifier(models.build("mnist_dense"))
+    x = np.random.default_rng(hvd.rank()).random((256, 28, 28)).astype("float32")
+    y = np.arange(256) % 10
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=trainers.horovod_callbacks(hvd))
+    np.savez(f"rank{hvd.rank()}.npz", *model.get_weights())
+""")
+
+
+@pytest.mark.slow
+def test_without_averaging_ranks_drift_apart(need_horovod, tmp_path):
+    (tmp_path / "control.py").write_text(NO_AVERAGING)
+    done = horovodrun(["control.py"], dict(os.environ), tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert max_difference(tmp_path / "rank0.npz", tmp_path / "rank1.npz") > 1e-4
