@@ -218,3 +218,19 @@ def warmup_schedule(base: float, replicas: int, warmup_steps: int):
     # and it stays at the target afterwards; being a built-in schedule, checkpoints reload it.
     return keras.optimizers.schedules.PolynomialDecay(
         initial_learning_rate=base, decay_steps=warmup_steps, end_learning_rate=target, power=1.0)
+
+
+def horovod_hosts(env: dict[str, str] | None = None) -> str:
+    """``host1:slots,host2:slots`` for ``horovodrun -H`` from the job's SLURM allocation."""
+    env = dict(os.environ if env is None else env)
+    hosts = expand_hostlist(env["SLURM_JOB_NODELIST"])
+    slots = expand_tasks_per_node(env["SLURM_TASKS_PER_NODE"])
+    return ",".join(f"{host}:{count}" for host, count in zip(hosts, slots, strict=True))
+
+
+if __name__ == "__main__":  # used by slurm/horovod.sbatch: python -m workbench.distribute horovod-hosts
+    import sys
+
+    if sys.argv[1:] != ["horovod-hosts"]:
+        raise SystemExit("usage: python -m workbench.distribute horovod-hosts")
+    print(horovod_hosts())
