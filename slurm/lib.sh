@@ -1,5 +1,8 @@
 # Shared job-script helpers (sourced by slurm/*.sbatch; sites edit site.sh, not this file).
 set -euo pipefail
+# SLURM may signal before the lab has started (--signal arrives up to a minute early): remember it.
+early_usr1=0
+trap 'early_usr1=1' USR1
 WORKBENCH_ROOT=${WORKBENCH_ROOT:-$SLURM_SUBMIT_DIR}
 export WORKBENCH_ROOT
 cd "$WORKBENCH_ROOT"
@@ -15,9 +18,16 @@ echo "[$SLURM_JOB_NAME] job $SLURM_JOB_ID on $(hostname) (nodes: ${SLURM_JOB_NOD
 run_with_requeue() {
   "$@" &
   local child=$!
-  trap 'echo "[$SLURM_JOB_NAME] time limit near: checkpointing, then requeue"; kill -USR1 $child;
-        wait $child || true; scontrol requeue "$SLURM_JOB_ID"; exit 0' USR1
-  wait $child
+  requeue() {
+    echo "[$SLURM_JOB_NAME] time limit near: checkpointing, then requeue"
+    kill -USR1 "$child" 2>/dev/null || true
+    wait "$child" || true
+    scontrol requeue "$SLURM_JOB_ID"
+    exit 0
+  }
+  trap requeue USR1
+  ((early_usr1)) && requeue
+  wait "$child"
 }
 
 # The ssh tunnel a user on their laptop needs to reach PORT on this compute node.

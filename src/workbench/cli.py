@@ -97,6 +97,23 @@ def grade(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- sweeps
+
+
+@command("sweep")
+def sweep(args) -> int:
+    from workbench import sweep as sweeps
+
+    spec = sweeps.load(args.file)
+    answers = {
+        "lab": lambda: spec["lab"],
+        "count": lambda: str(len(sweeps.points(spec))),
+        "args": lambda: " ".join(sweeps.as_flags(sweeps.point(spec, args.index))),
+    }
+    print(answers[args.what]())
+    return 0
+
+
 # --------------------------------------------------------------------------- doctor
 
 
@@ -197,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     grade_cmd.add_argument("--full", action="store_true", help="run with full data (default: quick mode)")
     grade_cmd.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     grade_cmd.set_defaults(handler="grade")
+
+    sweep_cmd = sub.add_parser("sweep", help="grid sweeps: the lab, the number of points, a point's flags")
+    sweep_cmd.add_argument("what", choices=["lab", "count", "args"])
+    sweep_cmd.add_argument("file", help="sweep TOML file, e.g. sweeps/02_batch_size.toml")
+    sweep_cmd.add_argument("index", type=int, nargs="?", default=0, help="grid point (for `args`)")
+    sweep_cmd.set_defaults(handler="sweep")
 
     sub.add_parser("doctor", help="versions, devices, staged data, TensorBoard plugins").set_defaults(
         handler="doctor")

@@ -22,11 +22,34 @@ from workbench.distribute import Distribution, import_horovod
 Trainer = Callable[..., dict]
 
 
+def epoch_dataset(x, y, *, batch_size: int, seed: int, first_epoch: int, epochs: int):
+    """Batches for epochs ``first_epoch..epochs-1``, each shuffled by a seed derived from its number.
+
+    Epoch e sees the same order whether the run started at 0 or resumed at e after a requeue,
+    which is what lets a resumed job end with the weights of an uninterrupted one.
+    """
+    import tensorflow as tf
+
+    samples = tf.data.Dataset.from_tensor_slices((x, y))
+    batches = None
+    for epoch in range(first_epoch, epochs):  # a Python loop: shuffle wants a Python-int seed
+        part = samples.shuffle(len(x), seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
+        part = part.batch(batch_size)
+        batches = part if batches is None else batches.concatenate(part)
+    if batches is None:  # nothing left to train: a finished run started again
+        batches = samples.batch(batch_size).take(0)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
 def keras_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validation_data,
-              callbacks=(), verbose=2, seed=0) -> dict:
-    """Plain ``fit``; under MirroredStrategy ``batch_size`` is per replica, Keras gets the global."""
-    history = model.fit(x, y, batch_size=dist.global_batch(batch_size), epochs=epochs,
-                        validation_data=validation_data, callbacks=list(callbacks), verbose=verbose)
+              callbacks=(), verbose=2, seed=0, initial_epoch=0) -> dict:
+    """``fit`` on epoch-seeded batches; under MirroredStrategy ``batch_size`` is per replica."""
+    global_batch = dist.global_batch(batch_size)
+    batches = epoch_dataset(x, y, batch_size=global_batch, seed=seed, first_epoch=initial_epoch,
+                            epochs=epochs)
+    history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=-(-len(x) // global_batch), validation_data=validation_data,
+                        callbacks=list(callbacks), verbose=verbose)
     return history.history
 
 
@@ -34,7 +57,7 @@ def keras_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validation
 
 
 def custom_loop_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validation_data,
-                    callbacks=(), verbose=2, seed=0) -> dict:
+                    callbacks=(), verbose=2, seed=0, initial_epoch=0) -> dict:
     """Synchronous data-parallel training with ``strategy.run``; every worker ends with equal weights.
 
     Each worker reads its own shard of the data (``distribute_datasets_from_function``), computes
@@ -80,7 +103,7 @@ def custom_loop_fit(dist: Distribution, model, x, y, *, epochs, batch_size, vali
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
     history: dict[str, list[float]] = {}
     callback_list.on_train_begin()
-    for epoch in range(epochs):
+    for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         total_loss, total_correct, steps = 0.0, 0.0, 0
         for batch in distributed:
@@ -154,7 +177,7 @@ def horovod_callbacks(hvd):
 
 
 def horovod_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validation_data,
-                callbacks=(), verbose=2, seed=0) -> dict:
+                callbacks=(), verbose=2, seed=0, initial_epoch=0) -> dict:
     """``fit`` on this rank's shard, gradients averaged over ranks; weights stay identical."""
     hvd = import_horovod()
     if not type(model.optimizer).__name__.startswith("HorovodAveraging"):
@@ -162,6 +185,7 @@ def horovod_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validati
                         "otherwise each rank trains alone and the weights drift apart")
     x_shard, y_shard = x[dist.rank::dist.size], y[dist.rank::dist.size]
     history = model.fit(x_shard, y_shard, batch_size=batch_size, epochs=epochs, shuffle=True,
+                        initial_epoch=initial_epoch,
                         validation_data=validation_data,
                         callbacks=horovod_callbacks(hvd) + (list(callbacks) if dist.is_chief else []),
                         verbose=verbose if dist.is_chief else 0)
@@ -172,6 +196,9 @@ def prepare_optimizer(dist: Distribution, optimizer):
     """The optimizer to compile with: under Horovod one that averages gradients across ranks."""
     return averaging_optimizer(optimizer, import_horovod()) if dist.name == "horovod" else optimizer
 
+
+# Strategies whose runs checkpoint on SIGUSR1 and resume after a requeue (see training.run_lab).
+RESUMABLE = {"default", "mirrored"}
 
 TRAINERS: dict[str, Trainer] = {
     "default": keras_fit,

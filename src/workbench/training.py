@@ -62,7 +62,8 @@ def compile_classifier(model, optimizer=None):
     return model
 
 
-def callbacks(run_dir: Path | str, *, histogram_freq: int = 0, checkpoint: bool = True) -> list:
+def callbacks(run_dir: Path | str, *, histogram_freq: int = 0, checkpoint: bool = True,
+              append: bool = False) -> list:
     """TensorBoard scalars, a CSV log and a per-epoch checkpoint, all under ``run_dir``."""
     import keras
 
@@ -70,7 +71,7 @@ def callbacks(run_dir: Path | str, *, histogram_freq: int = 0, checkpoint: bool 
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     chosen = [
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), histogram_freq=histogram_freq),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=append),
     ]
     if checkpoint:
         chosen.append(keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "last.keras")))
@@ -169,6 +170,7 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     """
     from workbench import data, distribute, models, trainers
 
+    install_preemption_handler()
     recipe = recipes.get(lab)
     options = resolve_options(recipe, argv)
     try:
@@ -197,10 +199,21 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
         f"batch {options['batch_size']} x {dist.replicas} replica(s), strategy {dist.name}; "
         f"run directory {run_dir}", flush=True)
     started = time.time()
-    trainers.TRAINERS[dist.name](
-        dist, model, x_train, y_train, epochs=options["epochs"], batch_size=options["batch_size"],
-        validation_data=(x_test, y_test), callbacks=rank_callbacks(dist, run_dir),
-        verbose=2, seed=options["seed"])
+    resumable = dist.name in trainers.RESUMABLE
+    first_epoch = epochs_done(run_dir) if resumable else 0
+    if first_epoch:
+        say(f"[{lab}] resuming after epoch {first_epoch} from {run_dir / 'backup'}", flush=True)
+    extra = resume_callbacks(run_dir) if resumable else []
+    try:
+        trainers.TRAINERS[dist.name](
+            dist, model, x_train, y_train, epochs=options["epochs"], batch_size=options["batch_size"],
+            validation_data=(x_test, y_test),
+            callbacks=extra + rank_callbacks(dist, run_dir, append=first_epoch > 0),
+            verbose=2, seed=options["seed"], initial_epoch=first_epoch)
+    except Preempted:
+        say(f"[{lab}] stopped by SIGUSR1 after epoch {epochs_done(run_dir)}; the next run with "
+            f"--run-name {run_dir.name} (a requeued job) resumes from {run_dir / 'backup'}", flush=True)
+        return {"preempted": True, "run_dir": str(run_dir)}
     test_loss, test_accuracy = evaluate(model, x_test, y_test)
     if options["dump_weights"] is not None:
         dump_weights(model, options["dump_weights"] / f"rank{dist.rank}.npz")
@@ -221,7 +234,54 @@ def _silent(*_args, **_kwargs) -> None:
     pass
 
 
-def rank_callbacks(dist, run_dir: Path) -> list:
+class Preempted(Exception):
+    """Raised between two steps after SIGUSR1: the job is about to hit its time limit."""
+
+
+PREEMPTION = {"signalled": False}
+
+
+def install_preemption_handler() -> None:
+    """Turn SIGUSR1 (SLURM's --signal=B:USR1@N, passed on by the job script) into a flag.
+
+    Installed first thing in ``run_lab``, so a signal during start-up is not fatal either.
+    """
+    import signal
+
+    def note(signum, frame):
+        PREEMPTION["signalled"] = True
+
+    signal.signal(signal.SIGUSR1, note)
+
+
+def resume_callbacks(run_dir: Path) -> list:
+    """Back up weights, optimizer state and epoch after every epoch; stop cleanly on SIGUSR1.
+
+    Stopping raises ``Preempted`` between steps instead of setting ``stop_training``, so the
+    half-finished epoch is never saved as if it were complete.
+    """
+    import keras
+
+    class StopOnSignal(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if PREEMPTION["signalled"]:
+                raise Preempted
+
+    class RecordProgress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            (run_dir / "progress.json").write_text(json.dumps({"epochs_done": epoch + 1}) + "\n")
+
+    return [StopOnSignal(),
+            keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
+            RecordProgress()]
+
+
+def epochs_done(run_dir: Path) -> int:
+    progress = run_dir / "progress.json"
+    return json.loads(progress.read_text())["epochs_done"] if progress.is_file() else 0
+
+
+def rank_callbacks(dist, run_dir: Path, append: bool = False) -> list:
     """Rank 0 logs and checkpoints into the run directory.
 
     Under MultiWorkerMirroredStrategy every worker must take part in saving (reading a
@@ -229,7 +289,7 @@ def rank_callbacks(dist, run_dir: Path) -> list:
     inside the run directory that nobody reads; other strategies give them no callbacks at all.
     """
     if dist.is_chief:
-        return callbacks(run_dir)
+        return callbacks(run_dir, append=append)
     if dist.name == "multiworker":
         return callbacks(run_dir / "scratch" / f"worker{dist.rank}")
     return []

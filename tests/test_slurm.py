@@ -1,0 +1,116 @@
+"""The real slurm/*.sbatch scripts, submitted to a real single-node SLURM (scripts/local_slurm.sh)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    if shutil.which("sbatch") is None or subprocess.run(["sinfo"], capture_output=True).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("SLURM is not running: .ci/run starts it with scripts/local_slurm.sh start")
+        pytest.skip("no SLURM here (scripts/local_slurm.sh start)")
+
+
+@pytest.fixture
+def job_env(real_data, tmp_path):
+    return {**os.environ, "WORKBENCH_DATA": str(real_data), "WORKBENCH_LOGS": str(tmp_path / "logs"),
+            "WORKBENCH_QUICK": "1", "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+
+
+def submit(script, env, tmp_path, *options, lab_args=()):
+    done = subprocess.run([str(ROOT / "slurm" / "submit"), str(ROOT / "slurm" / script),
+                           f"--output={tmp_path}/%x-%j.out", *options, "--", *lab_args],
+                          env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().split(";")[0]
+
+
+def job_states(job: str) -> list[str]:
+    shown = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True).stdout
+    return [part.split("=", 1)[1] for line in shown.splitlines() for part in line.split()
+            if part.startswith("JobState=")]
+
+
+def wait(job: str, timeout: float = 600) -> list[str]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        states = job_states(job)
+        if states and all(s in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY")
+                          for s in states):
+            return states
+        time.sleep(2)
+    subprocess.run(["scancel", job])
+    pytest.fail(f"job {job} did not finish in {timeout} s (states {job_states(job)})")
+
+
+def outputs(tmp_path) -> str:
+    return "\n".join(p.read_text() for p in sorted(tmp_path.glob("*.out")))
+
+
+def max_difference(folder) -> float:
+    a, b = np.load(folder / "rank0.npz"), np.load(folder / "rank1.npz")
+    return max(float(np.abs(a[key] - b[key]).max()) for key in a.files)
+
+
+def test_horovod_job_two_tasks_identical_weights(slurm, job_env, tmp_path):
+    if subprocess.run([sys.executable, "-c", "import horovod.tensorflow"]).returncode:
+        pytest.fail("Horovod is not built: scripts/build_horovod.sh")
+    job = submit("horovod.sbatch", job_env, tmp_path, "--ntasks=2",
+                 lab_args=["--dump-weights", str(tmp_path / "w")])
+    assert wait(job) == ["COMPLETED"], outputs(tmp_path)[-4000:]
+    assert max_difference(tmp_path / "w") == 0.0
+    assert "strategy horovod" in outputs(tmp_path) and "test accuracy" in outputs(tmp_path)
+
+
+def test_multiworker_job_two_workers_identical_weights(slurm, job_env, tmp_path):
+    job = submit("multiworker.sbatch", job_env, tmp_path, "--nodes=1", "--ntasks-per-node=2",
+                 lab_args=["--dump-weights", str(tmp_path / "w")])
+    assert wait(job) == ["COMPLETED"], outputs(tmp_path)[-4000:]
+    assert max_difference(tmp_path / "w") == 0.0
+    assert "2 replica(s), strategy multiworker" in outputs(tmp_path)
+
+
+def test_sweep_array_runs_each_grid_point(slurm, job_env, tmp_path):
+    job = submit("sweep.sbatch", job_env, tmp_path, "--array=0-2")
+    assert wait(job) == ["COMPLETED"] * 3, outputs(tmp_path)[-4000:]
+    results = [json.loads(p.read_text()) for p in (tmp_path / "logs").rglob("result.json")]
+    assert sorted(r["batch_size"] for r in results) == [32, 64, 128]
+    assert len({r["run_dir"] for r in results}) == 3  # one run directory per array task
+
+
+def test_gpu_request_on_a_node_without_gpus_is_refused(slurm, job_env, tmp_path):
+    env = {**job_env, "WORKBENCH_GPU_FLAG": "--gpus-per-task"}
+    done = subprocess.run([str(ROOT / "slurm" / "submit"), str(ROOT / "slurm" / "one_gpu.sbatch")],
+                          env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode != 0 and "gres" in done.stderr.lower()
+
+
+def test_job_at_its_time_limit_checkpoints_requeues_and_ends_like_an_uninterrupted_run(
+        slurm, job_env, tmp_path):
+    env = {**job_env, "WORKBENCH_QUICK": "0", "LAB": "01_mnist_dense"}
+    lab_args = ["--epochs", "24", "--deterministic"]
+    command = [sys.executable, str(ROOT / "labs" / "01_mnist_dense.py"), *lab_args,
+               "--log-dir", str(tmp_path / "straight"), "--dump-weights", str(tmp_path / "a")]
+    straight = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    job = submit("one_gpu.sbatch", env, tmp_path, "--time=1", "--signal=B:USR1@30",
+                 lab_args=[*lab_args, "--dump-weights", str(tmp_path / "b")])
+    assert wait(job, timeout=900) == ["COMPLETED"], outputs(tmp_path)[-4000:]
+    log = outputs(tmp_path)
+    assert "time limit near: checkpointing, then requeue" in log and "resuming after epoch" in log
+    a, b = np.load(tmp_path / "a" / "rank0.npz"), np.load(tmp_path / "b" / "rank0.npz")
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a.files) == 0.0
