@@ -72,6 +72,16 @@ def test_tf_config_from_slurm_gives_one_worker_per_task():
     assert config["task"] == {"type": "worker", "index": 3}
 
 
+def test_horovod_rank_variables_from_slurm_follow_block_distribution():
+    env = {"SLURM_JOB_NODELIST": "g[1-2]", "SLURM_STEP_TASKS_PER_NODE": "4(x2)", "SLURM_NODEID": "1",
+           "SLURM_PROCID": "6", "SLURM_LOCALID": "2"}
+    assert distribute.horovod_env_from_slurm(env) == {
+        "HOROVOD_HOSTNAME": "g2", "HOROVOD_RANK": "6", "HOROVOD_SIZE": "8", "HOROVOD_LOCAL_RANK": "2",
+        "HOROVOD_LOCAL_SIZE": "4", "HOROVOD_CROSS_RANK": "1", "HOROVOD_CROSS_SIZE": "2"}
+    env = {"SLURM_JOB_NODELIST": "g[1-2]", "SLURM_TASKS_PER_NODE": "2(x2)"}
+    assert distribute.horovod_hosts(env) == "g1:2,g2:2"
+
+
 def test_multiworker_outside_slurm_says_how_to_start_it():
     with pytest.raises(distribute.DistributionError, match="start it with `srun`"):
         distribute.tf_config_from_slurm({})

@@ -163,6 +163,8 @@ def import_horovod():
 
 def _horovod(**_) -> Distribution:
     hvd = import_horovod()
+    if "HOROVOD_RANK" not in os.environ and "HOROVOD_GLOO_RENDEZVOUS_ADDR" in os.environ:
+        os.environ.update(horovod_env_from_slurm())  # a rank started by srun, not horovodrun
     hvd.init()
     import tensorflow as tf
 
@@ -228,9 +230,66 @@ def horovod_hosts(env: dict[str, str] | None = None) -> str:
     return ",".join(f"{host}:{count}" for host, count in zip(hosts, slots, strict=True))
 
 
-if __name__ == "__main__":  # used by slurm/horovod.sbatch: python -m workbench.distribute horovod-hosts
+def horovod_env_from_slurm(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Horovod's per-rank variables for a rank started by ``srun`` (horovodrun sets them itself).
+
+    Ranks follow SLURM's block distribution, which is also how Horovod's rendezvous assigns
+    ``host:slots`` (see ``horovod_rendezvous``): rank r runs on the node whose tasks include r.
+    """
+    env = dict(os.environ if env is None else env)
+    hosts = expand_hostlist(env["SLURM_JOB_NODELIST"])
+    per_node = expand_tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE") or env["SLURM_TASKS_PER_NODE"])
+    node = int(env["SLURM_NODEID"])
+    return {
+        "HOROVOD_HOSTNAME": hosts[node],
+        "HOROVOD_RANK": env["SLURM_PROCID"],
+        "HOROVOD_SIZE": str(sum(per_node)),
+        "HOROVOD_LOCAL_RANK": env["SLURM_LOCALID"],
+        "HOROVOD_LOCAL_SIZE": str(per_node[node]),
+        "HOROVOD_CROSS_RANK": str(node),
+        "HOROVOD_CROSS_SIZE": str(len(per_node)),
+    }
+
+
+def horovod_rendezvous() -> tuple[int, str, str]:
+    """Start Horovod's Gloo rendezvous server for this job's tasks; return (port, address, iface).
+
+    This is the part of ``horovodrun`` that ``srun`` lacks: with it, ``srun`` can start the ranks
+    directly, one task per GPU, on every node of the job.
+    """
+    import socket
+
+    import psutil
+    from horovod.runner.common.util.hosts import get_host_assignments, parse_hosts
+    from horovod.runner.http.http_server import RendezvousServer
+
+    server = RendezvousServer(False)
+    port = server.start()
+    server.init(get_host_assignments(parse_hosts(horovod_hosts()), int(os.environ["SLURM_NTASKS"])))
+    address = socket.gethostbyname(socket.gethostname())
+    iface = os.environ.get("WORKBENCH_HOROVOD_IFACE") or next(
+        (name for name, addresses in psutil.net_if_addrs().items()
+         if any(a.address == address for a in addresses)), "lo")
+    return port, address, iface
+
+
+def _main(argv: list[str]) -> None:
+    """``python -m workbench.distribute horovod-hosts|horovod-rendezvous`` for slurm/horovod.sbatch."""
+    if argv == ["horovod-hosts"]:
+        print(horovod_hosts())
+    elif argv == ["horovod-rendezvous"]:
+        import time
+
+        port, address, iface = horovod_rendezvous()
+        print(f"HOROVOD_GLOO_RENDEZVOUS_ADDR={address} HOROVOD_GLOO_RENDEZVOUS_PORT={port} "
+              f"HOROVOD_GLOO_IFACE={iface} HOROVOD_CONTROLLER=gloo HOROVOD_CPU_OPERATIONS=gloo", flush=True)
+        while True:  # serve until the job script stops us
+            time.sleep(3600)
+    else:
+        raise SystemExit("usage: python -m workbench.distribute horovod-hosts|horovod-rendezvous")
+
+
+if __name__ == "__main__":
     import sys
 
-    if sys.argv[1:] != ["horovod-hosts"]:
-        raise SystemExit("usage: python -m workbench.distribute horovod-hosts")
-    print(horovod_hosts())
+    _main(sys.argv[1:])
