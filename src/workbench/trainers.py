@@ -47,7 +47,7 @@ def keras_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validation
     global_batch = dist.global_batch(batch_size)
     batches = epoch_dataset(x, y, batch_size=global_batch, seed=seed, first_epoch=initial_epoch,
                             epochs=epochs)
-    history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch,
+    history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
                         steps_per_epoch=-(-len(x) // global_batch), validation_data=validation_data,
                         callbacks=list(callbacks), verbose=verbose)
     return history.history
