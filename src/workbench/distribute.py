@@ -88,14 +88,18 @@ def expand_tasks_per_node(spec: str) -> list[int]:
     return counts
 
 
+def slurm_layout(env: dict[str, str], step: bool = True) -> tuple[list[str], list[int]]:
+    """The node names and tasks per node of this job (or of this ``srun`` step)."""
+    nodes = (step and env.get("SLURM_STEP_NODELIST")) or env["SLURM_JOB_NODELIST"]
+    tasks = (step and env.get("SLURM_STEP_TASKS_PER_NODE")) or env["SLURM_TASKS_PER_NODE"]
+    return expand_hostlist(nodes), expand_tasks_per_node(tasks)
+
+
 def tf_config_from_slurm(env: dict[str, str] | None = None) -> dict:
     """The TF_CONFIG of this SLURM task: one worker per task, ports unique per job and task."""
     env = dict(os.environ if env is None else env)
     try:
-        hosts = expand_hostlist(env["SLURM_STEP_NODELIST"] if "SLURM_STEP_NODELIST" in env
-                                else env["SLURM_JOB_NODELIST"])
-        per_node = expand_tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE")
-                                         or env["SLURM_TASKS_PER_NODE"])
+        hosts, per_node = slurm_layout(env)
         rank = int(env["SLURM_PROCID"])
     except KeyError as missing:
         raise DistributionError(
@@ -224,9 +228,7 @@ def warmup_schedule(base: float, replicas: int, warmup_steps: int):
 
 def horovod_hosts(env: dict[str, str] | None = None) -> str:
     """``host1:slots,host2:slots`` for ``horovodrun -H`` from the job's SLURM allocation."""
-    env = dict(os.environ if env is None else env)
-    hosts = expand_hostlist(env["SLURM_JOB_NODELIST"])
-    slots = expand_tasks_per_node(env["SLURM_TASKS_PER_NODE"])
+    hosts, slots = slurm_layout(dict(os.environ if env is None else env), step=False)
     return ",".join(f"{host}:{count}" for host, count in zip(hosts, slots, strict=True))
 
 
@@ -237,8 +239,7 @@ def horovod_env_from_slurm(env: dict[str, str] | None = None) -> dict[str, str]:
     ``host:slots`` (see ``horovod_rendezvous``): rank r runs on the node whose tasks include r.
     """
     env = dict(os.environ if env is None else env)
-    hosts = expand_hostlist(env["SLURM_JOB_NODELIST"])
-    per_node = expand_tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE") or env["SLURM_TASKS_PER_NODE"])
+    hosts, per_node = slurm_layout(env)
     node = int(env["SLURM_NODEID"])
     return {
         "HOROVOD_HOSTNAME": hosts[node],

@@ -96,10 +96,6 @@ def custom_loop_fit(dist: Distribution, model, x, y, *, epochs, batch_size, vali
         loss, correct = strategy.run(replica_step, args=batch)
         return (strategy.reduce("SUM", loss, axis=None), strategy.reduce("SUM", correct, axis=None))
 
-    @tf.function
-    def predict(images):
-        return model(images, training=False)
-
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
     history: dict[str, list[float]] = {}
     callback_list.on_train_begin()
@@ -113,7 +109,8 @@ def custom_loop_fit(dist: Distribution, model, x, y, *, epochs, batch_size, vali
             steps += 1
         logs = {"loss": total_loss / max(steps, 1), "accuracy": total_correct / max(steps * global_batch, 1)}
         if validation_data is not None:
-            logs.update(_validate(predict, *validation_data, loss_fn, global_batch))
+            val_loss, val_accuracy = evaluate(model, *validation_data)
+            logs.update(val_loss=val_loss, val_accuracy=val_accuracy)
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
         callback_list.on_epoch_end(epoch, logs)
@@ -124,14 +121,19 @@ def custom_loop_fit(dist: Distribution, model, x, y, *, epochs, batch_size, vali
     return history
 
 
-def _validate(predict, x_val, y_val, loss_fn, batch_size) -> dict[str, float]:
-    losses, correct = [], 0
-    for start in range(0, len(x_val), batch_size):
-        images, labels = x_val[start:start + batch_size], y_val[start:start + batch_size]
-        probabilities = predict(images).numpy()
-        losses.append(loss_fn(labels, probabilities).numpy())
-        correct += int(np.sum(probabilities.argmax(-1) == np.reshape(labels, -1)))
-    return {"val_loss": float(np.mean(np.concatenate(losses))), "val_accuracy": correct / len(x_val)}
+def evaluate(model, x, y, batch_size: int = 256) -> tuple[float, float]:
+    """Loss and accuracy computed batch by batch with direct model calls, so it works under
+    every strategy (``model.evaluate`` shares ``fit``'s multi-worker failure)."""
+    import keras
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        probabilities = np.asarray(model(x[start:start + batch_size], training=False))
+        labels = np.reshape(y[start:start + batch_size], -1)
+        total_loss += float(loss_fn(labels, probabilities)) * len(labels)
+        correct += int(np.sum(probabilities.argmax(-1) == labels))
+    return total_loss / len(x), correct / len(x)
 
 
 # --------------------------------------------------------------------------- Horovod
@@ -183,7 +185,8 @@ def horovod_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validati
     if not type(model.optimizer).__name__.startswith("HorovodAveraging"):
         raise TypeError("compile the model with prepare_optimizer(dist, optimizer) under Horovod; "
                         "otherwise each rank trains alone and the weights drift apart")
-    x_shard, y_shard = x[dist.rank::dist.size], y[dist.rank::dist.size]
+    size, rank = dist.shard or (1, 0)
+    x_shard, y_shard = x[rank::size], y[rank::size]
     history = model.fit(x_shard, y_shard, batch_size=batch_size, epochs=epochs, shuffle=True,
                         initial_epoch=initial_epoch,
                         validation_data=validation_data,

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench import recipes, settings
-
-STRATEGY_NAMES = ("default", "mirrored", "multiworker", "horovod")  # workbench.distribute.STRATEGIES
+from workbench import distribute, recipes, settings
 
 
 def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
@@ -104,7 +102,7 @@ def lab_parser(recipe: recipes.LabRecipe) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--deterministic", action="store_true", default=None,
                         help="deterministic TensorFlow ops (slower; same weights on every run)")
-    parser.add_argument("--strategy", choices=sorted(STRATEGY_NAMES),
+    parser.add_argument("--strategy", choices=sorted(distribute.STRATEGIES),
                         help="data parallelism: default (one device), mirrored (all local GPUs), "
                              "multiworker (one worker per SLURM task), horovod (one rank per task)")
     parser.add_argument("--cpu-replicas", type=int,
@@ -168,7 +166,7 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     the strategy's scope, the learning rate follows the linear scaling rule with warm-up, the
     strategy's trainer runs the epochs, and only rank 0 prints, logs and checkpoints.
     """
-    from workbench import data, distribute, models, trainers
+    from workbench import data, models, trainers
 
     install_preemption_handler()
     recipe = recipes.get(lab)
@@ -214,7 +212,7 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
         say(f"[{lab}] stopped by SIGUSR1 after epoch {epochs_done(run_dir)}; the next run with "
             f"--run-name {run_dir.name} (a requeued job) resumes from {run_dir / 'backup'}", flush=True)
         return {"preempted": True, "run_dir": str(run_dir)}
-    test_loss, test_accuracy = evaluate(model, x_test, y_test)
+    test_loss, test_accuracy = trainers.evaluate(model, x_test, y_test)
     if options["dump_weights"] is not None:
         dump_weights(model, options["dump_weights"] / f"rank{dist.rank}.npz")
     result = {
@@ -293,20 +291,6 @@ def rank_callbacks(dist, run_dir: Path, append: bool = False) -> list:
     if dist.name == "multiworker":
         return callbacks(run_dir / "scratch" / f"worker{dist.rank}")
     return []
-
-
-def evaluate(model, x, y, batch_size: int = 256) -> tuple[float, float]:
-    """Test loss and accuracy computed directly, so it works under every strategy."""
-    import keras
-
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    losses, correct = [], 0
-    for start in range(0, len(x), batch_size):
-        probabilities = np.asarray(model(x[start:start + batch_size], training=False))
-        labels = np.reshape(y[start:start + batch_size], -1)
-        losses.append(float(loss_fn(labels, probabilities)) * len(labels))
-        correct += int(np.sum(probabilities.argmax(-1) == labels))
-    return sum(losses) / len(x), correct / len(x)
 
 
 def dump_weights(model, path: Path) -> None:
