@@ -1,5 +1,8 @@
 # Shared job-script helpers (sourced by slurm/*.sbatch; sites edit site.sh, not this file).
 set -euo pipefail
+# Batch environments do not always set USER (run dirs and the tunnel line need it).
+: "${USER:=$(id -un)}"
+export USER
 # SLURM may signal before the lab has started (--signal arrives up to a minute early): remember it.
 early_usr1=0
 trap 'early_usr1=1' USR1

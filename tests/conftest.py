@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def real_data_dir() -> Path | None:
     for candidate in (os.environ.get("WORKBENCH_DATA"), ROOT.parent / "shared" / "data"):
         if candidate and (Path(candidate) / "mnist.npz").is_file():
-            return Path(candidate)
+            return Path(candidate).resolve()  # ranks may start in another directory
     return None
 
 

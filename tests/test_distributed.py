@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
 
-from workbench import distribute
+from workbench import distribute, preemption
 
 from .conftest import ROOT
 
@@ -191,3 +193,73 @@ def test_without_averaging_ranks_drift_apart(need_horovod, tmp_path):
     done = horovodrun(["control.py"], dict(os.environ), tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert max_difference(tmp_path / "rank0.npz", tmp_path / "rank1.npz") > 1e-4
+
+
+# --------------------------------------------------------------------------- stop and resume
+
+
+def start_ranks(strategy: str, lab_args: list[str], env: dict, cwd) -> tuple[list, dict]:
+    """Two ranks of ``strategy`` running LAB; returns the launched processes and {rank: pid}."""
+    import psutil
+
+    if strategy == "multiworker":
+        workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+        processes = [subprocess.Popen(
+            [sys.executable, LAB, "--strategy", "multiworker", *lab_args],
+            env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
+                                                 "task": {"type": "worker", "index": index}})},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd) for index in range(2)]
+        return processes, {index: p.pid for index, p in enumerate(processes)}
+    launcher = subprocess.Popen(
+        [os.path.join(VENV_BIN, "horovodrun"), "-np", "2", "-H", "localhost:2", "--gloo", sys.executable,
+         LAB, "--strategy", "horovod", *lab_args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
+    pids: dict[int, int] = {}
+    deadline = time.time() + 120
+    while len(pids) < 2 and time.time() < deadline:
+        for child in psutil.Process(launcher.pid).children(recursive=True):
+            try:
+                if LAB in child.cmdline() and "HOROVOD_RANK" in child.environ():
+                    pids[int(child.environ()["HOROVOD_RANK"])] = child.pid
+            except psutil.Error:
+                continue
+        time.sleep(0.2)
+    return [launcher], pids
+
+
+def finish(processes) -> str:
+    outputs = [p.communicate(timeout=600)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0] * len(processes), "\n".join(o[-3000:] for o in outputs)
+    return "\n".join(outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["multiworker", "horovod"])
+def test_signal_to_one_rank_stops_all_together_and_the_rerun_resumes_exactly(strategy, real_data, tmp_path):
+    """SIGUSR1 reaching only rank 1 must stop *both* ranks at the same step (no hang), and the
+    resumed run must end with identical weights on both ranks, equal to an uninterrupted run's."""
+    if strategy == "horovod" and not horovod_available():
+        pytest.fail("Horovod is not built: scripts/build_horovod.sh") if os.environ.get("CI") else \
+            pytest.skip("Horovod not built")
+    env = lab_env(real_data)
+    common = ["--epochs", "5", "--deterministic", "--log-dir", str(tmp_path / "logs")]
+    finish(start_ranks(strategy, [*common, "--run-name", "straight", "--dump-weights",
+                                  str(tmp_path / "straight")], env, tmp_path)[0])
+
+    resumed = [*common, "--run-name", "cut", "--dump-weights", str(tmp_path / "cut")]
+    processes, pids = start_ranks(strategy, resumed, env, tmp_path)
+    assert sorted(pids) == [0, 1]
+    deadline = time.time() + 300
+    while not list((tmp_path / "logs").glob("*/*/cut/backup/state.npz")) and time.time() < deadline:
+        time.sleep(0.1)
+    os.kill(pids[1], signal.SIGUSR1)  # rank 1 only: rank 0 learns of it through the vote
+    stopped = finish(processes)
+    run_dir = next((tmp_path / "logs").glob("*/*/cut"))
+    done = preemption.epochs_done(run_dir)
+    assert "stopped by SIGUSR1 after epoch" in stopped and 1 <= done < 5
+    assert not (tmp_path / "cut").exists() and not (run_dir / "result.json").exists()
+
+    again = finish(start_ranks(strategy, resumed, env, tmp_path)[0])
+    assert f"resuming after epoch {done}" in again
+    assert max_difference(tmp_path / "cut" / "rank0.npz", tmp_path / "cut" / "rank1.npz") == 0.0
+    assert max_difference(tmp_path / "cut" / "rank0.npz", tmp_path / "straight" / "rank0.npz") == 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -120,3 +121,58 @@ def test_job_at_its_time_limit_checkpoints_requeues_and_ends_like_an_uninterrupt
     assert "time limit near: checkpointing, then requeue" in log and "resuming after epoch" in log
     a, b = np.load(tmp_path / "a" / "rank0.npz"), np.load(tmp_path / "b" / "rank0.npz")
     assert max(float(np.abs(a[k] - b[k]).max()) for k in a.files) == 0.0
+
+
+@pytest.mark.parametrize("script, options", [("horovod.sbatch", ["--ntasks=2"]),
+                                             ("multiworker.sbatch", ["--nodes=1", "--ntasks-per-node=2"])])
+def test_multi_rank_job_signalled_stops_requeues_and_resumes(slurm, job_env, tmp_path, script, options):
+    """The time-limit signal, sent by hand once an epoch is done (``scancel --batch --signal``
+    is what ``--signal=B:USR1`` does): srun passes it on, every rank stops at the same step, the
+    job requeues itself, and the next incarnation resumes and ends with identical weights."""
+    horovod_missing = subprocess.run([sys.executable, "-c", "import horovod.tensorflow"]).returncode
+    if script == "horovod.sbatch" and horovod_missing:
+        pytest.fail("Horovod is not built: scripts/build_horovod.sh")
+    job = submit(script, job_env, tmp_path, *options,
+                 lab_args=["--epochs", "6", "--dump-weights", str(tmp_path / "w")])
+    deadline = time.time() + 300
+    while not list((tmp_path / "logs").rglob("backup/state.npz")) and time.time() < deadline:
+        time.sleep(0.5)
+    subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True)
+    assert wait(job) == ["COMPLETED"], outputs(tmp_path)[-4000:]
+    log = outputs(tmp_path)
+    assert "time limit near: checkpointing, then requeue" in log
+    stopped_after = re.search(r"stopped by SIGUSR1 after epoch (\d+)", log)
+    assert stopped_after and int(stopped_after.group(1)) < 6, log[-4000:]  # cut short, not run out
+    assert f"resuming after epoch {stopped_after.group(1)}" in log
+    assert max_difference(tmp_path / "w") == 0.0
+
+
+@pytest.mark.parametrize("script, path, expected", [("tensorboard.sbatch", "/data/logdir", "logdir"),
+                                                    ("jupyter.sbatch", "/api", "version")])
+def test_server_job_prints_a_working_tunnel_line(slurm, job_env, tmp_path, script, path, expected):
+    """The TensorBoard and Jupyter jobs print the ssh line; the server it points at answers."""
+    import urllib.request
+
+    job = submit(script, {**job_env, "LOGDIR": str(tmp_path)}, tmp_path)
+    try:
+        deadline, tunnel = time.time() + 180, None
+        while tunnel is None and time.time() < deadline and job_states(job) in (["PENDING"], ["RUNNING"]):
+            tunnel = re.search(r"ssh -N -L (\d+):([\w.-]+):(\d+) \S+@\S+", outputs(tmp_path))
+            time.sleep(1)
+        assert tunnel, outputs(tmp_path)[-3000:]
+        port, host = tunnel.group(1), tunnel.group(2)
+        assert port == tunnel.group(3)
+        body = None
+        while body is None and time.time() < deadline and job_states(job) == ["RUNNING"]:
+            try:
+                # Through the tunnel the browser asks for localhost:PORT; the Host header says so.
+                request = urllib.request.Request(f"http://{host}:{port}{path}",
+                                                 headers={"Host": f"localhost:{port}"})
+                body = urllib.request.urlopen(request, timeout=5).read().decode()
+            except OSError:
+                time.sleep(1)
+        assert body is not None and expected in body, outputs(tmp_path)[-3000:]
+        assert f"http://localhost:{port}/" in outputs(tmp_path)
+    finally:
+        subprocess.run(["scancel", job])
+    assert wait(job, timeout=120) == ["CANCELLED"]

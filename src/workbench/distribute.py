@@ -14,10 +14,10 @@ Two Keras 3 breakages are worked around here (measured, see ``shared/FACTS.md``)
 * ``MultiWorkerMirroredStrategy`` + ``model.fit`` fails before ``train_step`` runs
   (keras-team/keras#20585): multi-worker runs use ``custom_loop_fit``, a plain
   ``strategy.run`` training loop, instead of ``fit``.
-* ``horovod.tensorflow.keras`` silently skips gradient averaging under Keras 3: ``horovod_fit``
-  swaps the model's ``train_step`` for one that reduces gradients with plain
-  ``horovod.tensorflow``, broadcasts rank 0's weights when training begins and averages the epoch
-  logs across ranks.
+* ``horovod.tensorflow.keras`` silently skips gradient averaging under Keras 3: under
+  ``--strategy horovod`` the optimizer itself averages gradients with plain ``horovod.tensorflow``
+  (``trainers.averaging_optimizer``), rank 0's weights are broadcast when training begins and the
+  epoch logs are averaged across ranks.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def get(name: str = "default", *, require_gpu: bool = False, cpu_replicas: int =
         if not tf.config.list_physical_devices("GPU"):
             raise DistributionError(
                 "a GPU was requested but TensorFlow sees none on this node. Check the job asked for "
-                "one (slurm/site.sh: WORKBENCH_GPU_REQUEST), that CUDA is loaded (`workbench doctor`), "
+                "one (slurm/site.sh: WORKBENCH_GPU_FLAG), that CUDA is loaded (`workbench doctor`), "
                 "or drop --require-gpu to run on CPU.")
     return STRATEGIES[name](cpu_replicas=cpu_replicas)
 

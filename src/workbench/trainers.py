@@ -8,7 +8,9 @@
   is not used: under Keras 3 its ``DistributedOptimizer`` trains without averaging anything.
 
 Every trainer takes the same arguments and returns a Keras-style ``history`` dict; only rank 0
-is given the logging/checkpoint callbacks, so one run writes one set of logs.
+is given the logging/checkpoint callbacks, so one run writes one set of logs. Every trainer also
+stops all its ranks at the same step after SIGUSR1 (``workbench.preemption``) and reads each
+epoch's batches in an order fixed by the epoch's number, so a resumed run repeats nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from workbench import preemption
 from workbench.distribute import Distribution, import_horovod
 
 Trainer = Callable[..., dict]
@@ -49,7 +52,7 @@ def keras_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validation
                             epochs=epochs)
     history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
                         steps_per_epoch=-(-len(x) // global_batch), validation_data=validation_data,
-                        callbacks=list(callbacks), verbose=verbose)
+                        callbacks=[preemption.stop_on_signal(), *callbacks], verbose=verbose)
     return history.history
 
 
@@ -72,13 +75,18 @@ def custom_loop_fit(dist: Distribution, model, x, y, *, epochs, batch_size, vali
 
     strategy = dist.strategy
     global_batch = dist.global_batch(batch_size)
-    distributed = strategy.distribute_datasets_from_function(
-        lambda context: as_dataset(x, y, batch_size=global_batch, input_context=context, seed=seed,
-                                   drop_remainder=True))
+
+    def epoch_batches(epoch):
+        """This worker's shard of epoch ``epoch``, shuffled by a seed derived from its number."""
+        return strategy.distribute_datasets_from_function(
+            lambda context: as_dataset(x, y, batch_size=global_batch, input_context=context,
+                                       seed=seed * 100_003 + epoch, drop_remainder=True))
+
     loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction=None)
     optimizer = model.optimizer
-    with strategy.scope():
-        optimizer.build(model.trainable_variables)
+    if not optimizer.built:
+        with strategy.scope():
+            optimizer.build(model.trainable_variables)
 
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
@@ -92,9 +100,12 @@ def custom_loop_fit(dist: Distribution, model, x, y, *, epochs, batch_size, vali
         return loss, correct
 
     @tf.function
-    def train_step(batch):
+    def train_step(batch, signalled):
+        """One step; also sums every replica's "I was signalled" so all workers stop together."""
         loss, correct = strategy.run(replica_step, args=batch)
-        return (strategy.reduce("SUM", loss, axis=None), strategy.reduce("SUM", correct, axis=None))
+        votes = strategy.run(tf.identity, args=(signalled,))
+        return (strategy.reduce("SUM", loss, axis=None), strategy.reduce("SUM", correct, axis=None),
+                strategy.reduce("SUM", votes, axis=None))
 
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
     history: dict[str, list[float]] = {}
@@ -102,8 +113,10 @@ def custom_loop_fit(dist: Distribution, model, x, y, *, epochs, batch_size, vali
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         total_loss, total_correct, steps = 0.0, 0.0, 0
-        for batch in distributed:
-            loss, correct = train_step(batch)
+        for batch in epoch_batches(epoch):
+            loss, correct, votes = train_step(batch, tf.constant(int(preemption.signalled())))
+            if int(votes):
+                raise preemption.Preempted
             total_loss += float(loss)
             total_correct += float(correct)
             steps += 1
@@ -161,7 +174,8 @@ def averaging_optimizer(optimizer, hvd):
 
 
 def horovod_callbacks(hvd):
-    """Broadcast rank 0's initial weights; average epoch logs (runs before History and progress)."""
+    """Broadcast rank 0's initial weights; average epoch logs (runs before History and progress);
+    stop every rank at the same step once any rank was signalled."""
     import keras
 
     class BroadcastInitialWeights(keras.callbacks.Callback):
@@ -175,22 +189,31 @@ def horovod_callbacks(hvd):
                 logs[key] = float(hvd.allreduce(np.float64(logs[key]), op=hvd.Average,
                                                 name=f"epoch_{key}"))
 
-    return [BroadcastInitialWeights(), AverageEpochLogs()]
+    def any_rank(signalled_here: bool) -> bool:
+        return int(hvd.allreduce(np.int32(signalled_here), op=hvd.Sum, name="stop_vote")) > 0
+
+    return [BroadcastInitialWeights(), AverageEpochLogs(), preemption.stop_on_signal(any_rank)]
 
 
 def horovod_fit(dist: Distribution, model, x, y, *, epochs, batch_size, validation_data,
                 callbacks=(), verbose=2, seed=0, initial_epoch=0) -> dict:
-    """``fit`` on this rank's shard, gradients averaged over ranks; weights stay identical."""
+    """``fit`` on this rank's shard, gradients averaged over ranks; weights stay identical.
+
+    Shards are cut to equal length, so every rank takes the same number of steps: a rank with
+    one step more would wait forever in an all-reduce the others never join.
+    """
     hvd = import_horovod()
     if not type(model.optimizer).__name__.startswith("HorovodAveraging"):
         raise TypeError("compile the model with prepare_optimizer(dist, optimizer) under Horovod; "
                         "otherwise each rank trains alone and the weights drift apart")
     size, rank = dist.shard or (1, 0)
-    x_shard, y_shard = x[rank::size], y[rank::size]
-    history = model.fit(x_shard, y_shard, batch_size=batch_size, epochs=epochs, shuffle=True,
-                        initial_epoch=initial_epoch,
-                        validation_data=validation_data,
-                        callbacks=horovod_callbacks(hvd) + (list(callbacks) if dist.is_chief else []),
+    per_rank = len(x) // size
+    x_shard, y_shard = x[rank::size][:per_rank], y[rank::size][:per_rank]
+    batches = epoch_dataset(x_shard, y_shard, batch_size=batch_size, seed=seed, first_epoch=initial_epoch,
+                            epochs=epochs)
+    history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
+                        steps_per_epoch=-(-per_rank // batch_size), validation_data=validation_data,
+                        callbacks=horovod_callbacks(hvd) + list(callbacks),  # logging: rank 0 only (run_lab)
                         verbose=verbose if dist.is_chief else 0)
     return history.history
 
@@ -199,9 +222,6 @@ def prepare_optimizer(dist: Distribution, optimizer):
     """The optimizer to compile with: under Horovod one that averages gradients across ranks."""
     return averaging_optimizer(optimizer, import_horovod()) if dist.name == "horovod" else optimizer
 
-
-# Strategies whose runs checkpoint on SIGUSR1 and resume after a requeue (see training.run_lab).
-RESUMABLE = {"default", "mirrored"}
 
 TRAINERS: dict[str, Trainer] = {
     "default": keras_fit,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench import distribute, recipes, settings
+from workbench import distribute, preemption, recipes, settings
 
 
 def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
@@ -168,7 +168,7 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     """
     from workbench import data, models, trainers
 
-    install_preemption_handler()
+    preemption.install_handler()
     recipe = recipes.get(lab)
     options = resolve_options(recipe, argv)
     try:
@@ -188,6 +188,7 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
                                           int(options["warmup_epochs"] * steps_per_epoch))
         optimizer = lecture_optimizer(rate)
         compile_classifier(model, trainers.prepare_optimizer(dist, optimizer))
+        model.optimizer.build(model.trainable_variables)  # its state is restored on resume
     x_train, x_test = prepare_images(x_train, input_shape), prepare_images(x_test, input_shape)
 
     run_dir = settings.run_dir(f"{lab}-{options['model']}", options["log_dir"], options["run_name"])
@@ -197,20 +198,19 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
         f"batch {options['batch_size']} x {dist.replicas} replica(s), strategy {dist.name}; "
         f"run directory {run_dir}", flush=True)
     started = time.time()
-    resumable = dist.name in trainers.RESUMABLE
-    first_epoch = epochs_done(run_dir) if resumable else 0
+    first_epoch = preemption.epochs_done(run_dir)
     if first_epoch:
-        say(f"[{lab}] resuming after epoch {first_epoch} from {run_dir / 'backup'}", flush=True)
-    extra = resume_callbacks(run_dir) if resumable else []
+        say(f"[{lab}] resuming after epoch {first_epoch} from {preemption.backup_file(run_dir)}", flush=True)
     try:
         trainers.TRAINERS[dist.name](
             dist, model, x_train, y_train, epochs=options["epochs"], batch_size=options["batch_size"],
             validation_data=(x_test, y_test),
-            callbacks=extra + rank_callbacks(dist, run_dir, append=first_epoch > 0),
+            callbacks=[preemption.epoch_backup(run_dir, is_chief=dist.is_chief),
+                       *rank_callbacks(dist, run_dir, append=first_epoch > 0)],
             verbose=2, seed=options["seed"], initial_epoch=first_epoch)
-    except Preempted:
-        say(f"[{lab}] stopped by SIGUSR1 after epoch {epochs_done(run_dir)}; the next run with "
-            f"--run-name {run_dir.name} (a requeued job) resumes from {run_dir / 'backup'}", flush=True)
+    except preemption.Preempted:
+        say(f"[{lab}] stopped by SIGUSR1 after epoch {preemption.epochs_done(run_dir)}; the next run "
+            f"with --run-name {run_dir.name} (a requeued job) resumes from there", flush=True)
         return {"preempted": True, "run_dir": str(run_dir)}
     test_loss, test_accuracy = trainers.evaluate(model, x_test, y_test)
     if options["dump_weights"] is not None:
@@ -230,53 +230,6 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
 
 def _silent(*_args, **_kwargs) -> None:
     pass
-
-
-class Preempted(Exception):
-    """Raised between two steps after SIGUSR1: the job is about to hit its time limit."""
-
-
-PREEMPTION = {"signalled": False}
-
-
-def install_preemption_handler() -> None:
-    """Turn SIGUSR1 (SLURM's --signal=B:USR1@N, passed on by the job script) into a flag.
-
-    Installed first thing in ``run_lab``, so a signal during start-up is not fatal either.
-    """
-    import signal
-
-    def note(signum, frame):
-        PREEMPTION["signalled"] = True
-
-    signal.signal(signal.SIGUSR1, note)
-
-
-def resume_callbacks(run_dir: Path) -> list:
-    """Back up weights, optimizer state and epoch after every epoch; stop cleanly on SIGUSR1.
-
-    Stopping raises ``Preempted`` between steps instead of setting ``stop_training``, so the
-    half-finished epoch is never saved as if it were complete.
-    """
-    import keras
-
-    class StopOnSignal(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if PREEMPTION["signalled"]:
-                raise Preempted
-
-    class RecordProgress(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            (run_dir / "progress.json").write_text(json.dumps({"epochs_done": epoch + 1}) + "\n")
-
-    return [StopOnSignal(),
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
-            RecordProgress()]
-
-
-def epochs_done(run_dir: Path) -> int:
-    progress = run_dir / "progress.json"
-    return json.loads(progress.read_text())["epochs_done"] if progress.is_file() else 0
 
 
 def rank_callbacks(dist, run_dir: Path, append: bool = False) -> list:
