@@ -104,7 +104,19 @@ def grade(args) -> int:
 def sweep(args) -> int:
     from workbench import sweep as sweeps
 
+    if args.what == "summary":
+        rows = sweeps.best(args.file, metric=args.metric, top=args.top)
+        print(sweeps.markdown(rows))
+        return 0
     spec = sweeps.load(args.file)
+    if args.what == "run":
+        sweep_dir = sweeps.run_all(args.file, args.lab_args, run_name=args.run_name)
+        print(f"[sweep] all {len(sweeps.points(spec))} points done in {sweep_dir}; best first:")
+        print(sweeps.markdown(sweeps.best(sweep_dir, metric=args.metric)))
+        print(f"[sweep] compare them: workbench board {sweep_dir}  (HPARAMS tab)")
+        return 0
+    if args.lab_args:
+        raise ValueError(f"`workbench sweep {args.what}` takes no lab options")
     answers = {
         "lab": lambda: spec["lab"],
         "count": lambda: str(len(sweeps.points(spec))),
@@ -112,6 +124,13 @@ def sweep(args) -> int:
     }
     print(answers[args.what]())
     return 0
+
+
+@command("board")
+def board(args) -> int:
+    from workbench import board as boards
+
+    return boards.serve(args.logdir, host=args.host, port=args.port)
 
 
 # --------------------------------------------------------------------------- doctor
@@ -215,11 +234,27 @@ def build_parser() -> argparse.ArgumentParser:
     grade_cmd.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     grade_cmd.set_defaults(handler="grade")
 
-    sweep_cmd = sub.add_parser("sweep", help="grid sweeps: the lab, the number of points, a point's flags")
-    sweep_cmd.add_argument("what", choices=["lab", "count", "args"])
-    sweep_cmd.add_argument("file", help="sweep TOML file, e.g. sweeps/02_batch_size.toml")
+    sweep_cmd = sub.add_parser(
+        "sweep", help="grid sweeps: run all points, summarise them, or one point's flags",
+        description="lab/count/args FILE [INDEX]: what a sweep file holds (the array job uses these); "
+                    "run FILE [--run-name N] [-- lab options]: every point, one after the other; "
+                    "summary DIR: the best runs of a finished sweep as a table.")
+    sweep_cmd.add_argument("what", choices=["lab", "count", "args", "run", "summary"])
+    sweep_cmd.add_argument("file", help="sweep TOML file (e.g. sweeps/06_hparams.toml); for summary, "
+                                        "the sweep's run directory")
     sweep_cmd.add_argument("index", type=int, nargs="?", default=0, help="grid point (for `args`)")
+    sweep_cmd.add_argument("--run-name", help="run: name of the sweep directory (default: time stamp)")
+    sweep_cmd.add_argument("--metric", default="test_accuracy", help="run/summary: sort by this result")
+    sweep_cmd.add_argument("--top", type=int, help="summary: show only the best N")
     sweep_cmd.set_defaults(handler="sweep")
+
+    board_cmd = sub.add_parser("board", help="TensorBoard on a free port, with the ssh-tunnel line")
+    board_cmd.add_argument("logdir", nargs="?", default=str(Path(os.environ.get("WORKBENCH_LOGS", "logs"))),
+                           help="directory of runs (default $WORKBENCH_LOGS or ./logs)")
+    board_cmd.add_argument("--host", default="127.0.0.1",
+                           help="address to bind (default 127.0.0.1; on a compute node its hostname)")
+    board_cmd.add_argument("--port", type=int, default=0, help="default: a free port")
+    board_cmd.set_defaults(handler="board")
 
     sub.add_parser("doctor", help="versions, devices, staged data, TensorBoard plugins").set_defaults(
         handler="doctor")
@@ -227,10 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Options after `--` go to the lab (`workbench sweep run FILE -- --epochs 1`).
+    lab_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = build_parser().parse_args(argv[:len(argv) - len(lab_args) - (1 if "--" in argv else 0)])
+    args.lab_args = lab_args
     try:
         return COMMANDS[args.handler](args)
-    except (KeyError, ValueError, FileNotFoundError) as error:
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError, TimeoutError) as error:
         # Registry misses and bad input carry messages written for users; no traceback needed.
         print(f"workbench: {error}", file=sys.stderr)
         return 2

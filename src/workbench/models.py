@@ -148,6 +148,21 @@ def mnist_cnn_bn_before_activation(input_shape=MNIST_SHAPE, num_classes=10):
     ], name="mnist_cnn_bn_before_activation")
 
 
+@register("fashion_dense", "The HParams tutorial's model: one hidden layer and dropout", (28, 28),
+          "lecture 003, 'TensorBoard Add Ons' (HParams table; TensorBoard's HParams tutorial)")
+def fashion_dense(input_shape=(28, 28), num_classes=10, num_units=16, dropout=0.1):
+    """The model behind the lecture's 8-run HParams table: width and dropout rate are the knobs."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Flatten(),
+        keras.layers.Dense(num_units, activation="relu"),
+        keras.layers.Dropout(dropout),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ], name="fashion_dense")
+
+
 class UnknownModelError(KeyError):
     def __str__(self) -> str:
         return self.args[0]

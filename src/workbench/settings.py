@@ -81,7 +81,8 @@ def logs_root() -> Path:
     return Path(os.environ.get("WORKBENCH_LOGS", "logs")).expanduser()
 
 
-def _safe(part: str) -> str:
+def safe_name(part: str) -> str:
+    """``part`` made safe as one path component."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", part).strip("-") or "x"
 
 
@@ -99,8 +100,14 @@ def run_id() -> str:
     return f"{stamp}-pid{os.getpid()}"
 
 
+def sweep_id() -> str:
+    """One name for all points of a sweep: the array job's id (shared by its tasks) or a stamp."""
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+    return f"job{job}" if job else time.strftime("%Y%m%d-%H%M%S")
+
+
 def run_dir(lab: str, root: Path | str | None = None, run: str | None = None) -> Path:
     """``<root>/<user>/<lab>/<run>``: per-user, per-run, never shared between two runs."""
     base = Path(root) if root is not None else logs_root()
-    user = _safe(os.environ.get("USER") or getpass.getuser())
-    return base / user / _safe(lab) / _safe(run or run_id())
+    user = safe_name(os.environ.get("USER") or getpass.getuser())
+    return base / user / safe_name(lab) / safe_name(run or run_id())

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import tomllib
 from pathlib import Path
 
@@ -52,3 +53,62 @@ def point(spec: dict, index: int) -> dict:
 
 def as_flags(values: dict) -> list[str]:
     return [part for key, value in values.items() for part in (f"--{key}", str(value))]
+
+
+def results(sweep_dir: Path | str) -> list[dict]:
+    """The result of every finished point under ``sweep_dir`` (one ``result.json`` each)."""
+    found = [json.loads(path.read_text()) for path in sorted(Path(sweep_dir).glob("*/result.json"))]
+    if not found:
+        raise SweepError(f"no finished sweep points under {sweep_dir} (each point writes "
+                         "pNN-*/result.json when it ends); is this the sweep's run directory?")
+    return found
+
+
+def best(sweep_dir: Path | str, metric: str = "test_accuracy", top: int | None = None) -> list[dict]:
+    """Rows of hyperparameters and ``metric``, best first (losses: lowest first)."""
+    rows = [{**result["hparams"], metric: result[metric], "seconds": result["seconds"]}
+            for result in results(sweep_dir)]
+    rows.sort(key=lambda row: row[metric], reverse="loss" not in metric)
+    return rows[:top]
+
+
+def markdown(rows: list[dict]) -> str:
+    columns = list(rows[0])
+    shown = [[f"{v:.4f}" if isinstance(v, float) and not float(v).is_integer() else str(v)
+              for v in row.values()] for row in rows]
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+                     + ["| " + " | ".join(cells) + " |" for cells in shown])
+
+
+def run_all(path: Path | str, lab_args: list[str], run_name: str | None = None) -> Path:
+    """Run every grid point one after the other, as the array job would; return the sweep dir.
+
+    Each point is its own process, exactly like an array task, so no state leaks between points.
+    """
+    import subprocess
+    import sys
+
+    from workbench import settings
+
+    spec = load(path)
+    run_name = run_name or settings.sweep_id()
+    count = len(points(spec))
+    lab_run = f"from workbench.training import run_lab; run_lab({spec['lab']!r})"
+    for index in range(count):
+        print(f"[sweep] point {index + 1}/{count}: {as_flags(point(spec, index))}", flush=True)
+        done = subprocess.run([sys.executable, "-c", lab_run, "--sweep", str(path), "--point", str(index),
+                               "--run-name", run_name, *lab_args])
+        if done.returncode:
+            raise SweepError(f"point {index} failed (exit {done.returncode}); its output is above. "
+                             f"Rerun it alone: python labs/{spec['lab']}.py --sweep {path} --point {index}")
+    log_dir = _option(lab_args, "--log-dir")
+    return settings.run_dir(f"sweep-{Path(path).stem}", log_dir, run_name)
+
+
+def _option(args: list[str], flag: str) -> str | None:
+    for index, arg in enumerate(args):
+        if arg == flag and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None

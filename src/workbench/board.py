@@ -1,0 +1,130 @@
+"""Start TensorBoard where a participant can reach it, and say how.
+
+``workbench board [LOGDIR]`` binds TensorBoard to 127.0.0.1 on a free port (never a guessable,
+shared 6006 on a login node used by hundreds of people) and prints the ways in:
+
+* the local address, for a laptop or an ssh session with a tunnel;
+* the ssh-tunnel line for a cluster: through the login node to this host (``--host`` set to the
+  node's name, as ``slurm/tensorboard.sbatch`` does on a compute node, since a login node cannot
+  reach a compute node's loopback);
+* inside JupyterLab with jupyter-server-proxy, the proxied URL: ``TENSORBOARD_PROXY_URL`` (the
+  variable TensorBoard's own notebook magic reads, ``%PORT%`` standing for the port) or, on a
+  JupyterHub, ``$JUPYTERHUB_SERVICE_PREFIX/proxy/<port>/``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def tunnel_line(port: int, host: str = LOOPBACK, env: dict | None = None) -> str:
+    """The ssh command a user runs on their laptop to reach ``host:port`` through the login node."""
+    env = dict(os.environ if env is None else env)
+    user = env.get("USER") or getpass.getuser()
+    if host in (LOOPBACK, "localhost"):  # TensorBoard runs on the machine the user ssh'es into
+        login = env.get("WORKBENCH_LOGIN_HOST") or socket.getfqdn()
+        return f"ssh -N -L {port}:localhost:{port} {user}@{login}"
+    login = env.get("WORKBENCH_LOGIN_HOST") or env.get("SLURM_SUBMIT_HOST") or "login.cluster"
+    return f"ssh -N -L {port}:{host}:{port} {user}@{login}"
+
+
+def proxy_url(port: int, env: dict | None = None) -> str | None:
+    """The jupyter-server-proxy address of ``port``, when running under JupyterLab/JupyterHub."""
+    env = dict(os.environ if env is None else env)
+    if env.get("TENSORBOARD_PROXY_URL"):
+        return env["TENSORBOARD_PROXY_URL"].replace("%PORT%", str(port))
+    prefix = env.get("JUPYTERHUB_SERVICE_PREFIX")
+    return f"{prefix.rstrip('/')}/proxy/{port}/" if prefix else None
+
+
+@dataclass
+class Board:
+    """A running TensorBoard; ``stop()`` ends it (also used as a context manager)."""
+
+    process: subprocess.Popen
+    logdir: Path
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> Board:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def instructions(self) -> str:
+        lines = [f"TensorBoard over {self.logdir} is at {self.url}",
+                 f"From your laptop: {tunnel_line(self.port, self.host)}",
+                 f"then open http://localhost:{self.port}/"]
+        proxied = proxy_url(self.port)
+        if proxied:
+            lines.append(f"In JupyterLab: {proxied}")
+        return "\n".join(lines)
+
+
+def start(logdir: Path | str, host: str = LOOPBACK, port: int = 0, timeout: float = 120,
+          quiet: bool = True) -> Board:
+    """Start TensorBoard over ``logdir`` and return once it answers HTTP requests."""
+    logdir = Path(logdir)
+    if not logdir.is_dir():
+        raise FileNotFoundError(f"no log directory {logdir}: train a lab first, or pass the directory "
+                                "that holds the runs (e.g. logs/$USER)")
+    port = port or free_port(host if host != "0.0.0.0" else LOOPBACK)
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", host,
+               "--port", str(port), "--reload_interval", "5"]
+    output = subprocess.DEVNULL if quiet else None
+    process = subprocess.Popen(command, stdout=output, stderr=output)
+    board = Board(process, logdir, host, port)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"TensorBoard exited with status {process.returncode} before it answered; "
+                               f"run `{' '.join(command)}` to see why")
+        try:
+            urllib.request.urlopen(f"http://{LOOPBACK if host == '0.0.0.0' else host}:{port}/data/logdir",
+                                   timeout=2).read()
+            return board
+        except OSError:
+            time.sleep(0.3)
+    board.stop()
+    raise TimeoutError(f"TensorBoard did not answer on {host}:{port} within {timeout:.0f} s")
+
+
+def serve(logdir: Path | str, host: str = LOOPBACK, port: int = 0) -> int:
+    """``workbench board``: start, print the ways in, run until interrupted."""
+    board = start(logdir, host, port, quiet=False)
+    print(board.instructions(), flush=True)
+    try:
+        return board.process.wait()
+    except KeyboardInterrupt:
+        board.stop()
+        return 0
