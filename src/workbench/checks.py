@@ -194,3 +194,24 @@ def trained(model, x, y, lab: str) -> bool:
 
     recipe = recipes.get(lab)
     return accuracy(model, x, y, recipe.quick_accuracy if settings.quick_mode() else recipe.full_accuracy)
+
+
+def hparams_sweep(results, grid: dict) -> bool:
+    """Every combination of ``grid`` ran once and has a plausible test accuracy."""
+    import itertools
+
+    keys = sorted(grid)
+    expected = {tuple(values) for values in itertools.product(*(grid[k] for k in keys))}
+    seen = [tuple(result.get(k.replace("-", "_")) for k in keys) for result in results]
+    missing = sorted(expected - set(seen), key=str)
+    if missing:
+        example = dict(zip(keys, missing[0], strict=True))
+        raise _fail(f"{len(missing)} combination(s) never ran, e.g. {example}: "
+                    "loop over every point of sweep.points(spec).")
+    if len(seen) != len(expected):
+        raise _fail(f"{len(seen)} results for {len(expected)} combinations: run each point once.")
+    bad = [result for result in results if not 0.1 < result.get("accuracy", 0) <= 1.0]
+    if bad:
+        raise _fail(f"accuracy {bad[0].get('accuracy')} for {bad[0]}: was the model trained and evaluated "
+                    "on the scaled test images?")
+    return _passed(f"all {len(expected)} combinations trained and logged.")

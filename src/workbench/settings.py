@@ -77,6 +77,15 @@ def keras_cache_dir() -> Path:
     return Path(home) / "datasets"
 
 
+def repository_root() -> Path:
+    """The checkout holding ``sweeps/``, ``labs/`` and ``slurm/`` (``WORKBENCH_ROOT`` or this package's)."""
+    root = Path(os.environ.get("WORKBENCH_ROOT") or Path(__file__).resolve().parents[2])
+    if not (root / "sweeps").is_dir():
+        raise FileNotFoundError(f"{root} is not a workbench checkout (no sweeps/ folder); "
+                                "set WORKBENCH_ROOT to the repository's directory")
+    return root
+
+
 def logs_root() -> Path:
     return Path(os.environ.get("WORKBENCH_LOGS", "logs")).expanduser()
 

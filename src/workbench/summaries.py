@@ -123,8 +123,8 @@ def hparams_callback(log_dir: Path | str, values: dict, trial_id: str):
     return hp.KerasCallback(str(log_dir), dict(values), trial_id=trial_id)
 
 
-def profile_steps(log_dir: Path | str, first: int, last: int):
-    """A Keras callback tracing training steps ``first..last`` (of the first epoch it reaches).
+def profile_steps(log_dir: Path | str, first: int, last: int, epoch: int = 0):
+    """A Keras callback tracing training steps ``first..last`` of epoch ``epoch`` (0-based).
 
     The trace goes to ``<log_dir>/plugins/profile/<timestamp>/<host>.xplane.pb``: TensorBoard's
     PROFILE tab then shows the step-time breakdown, and the trace viewer shows whether steps wait
@@ -138,9 +138,13 @@ def profile_steps(log_dir: Path | str, first: int, last: int):
 
     class ProfileSteps(keras.callbacks.Callback):
         active = done = False
+        current_epoch = 0
+
+        def on_epoch_begin(self, number, logs=None):
+            self.current_epoch = number
 
         def on_train_batch_begin(self, batch, logs=None):
-            if batch == first and not self.done:
+            if batch == first and self.current_epoch >= epoch and not self.done:
                 tf.profiler.experimental.start(str(log_dir))
                 self.active = True
 
@@ -157,3 +161,30 @@ def profile_steps(log_dir: Path | str, first: int, last: int):
             self.active, self.done = False, True
 
     return ProfileSteps()
+
+
+def step_timer():
+    """A Keras callback recording each epoch's mean wall time per step, input waiting included.
+
+    Timing from one step's end to the next (not begin to end) is what shows a slow input
+    pipeline: the time spent waiting for the next batch falls between two steps.
+    """
+    import time
+
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ms_per_step: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started, self._steps = time.perf_counter(), 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._steps += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ms_per_step.append(1000 * (time.perf_counter() - self._started) / max(self._steps, 1))
+
+    return StepTimer()

@@ -74,8 +74,7 @@ def best(sweep_dir: Path | str, metric: str = "test_accuracy", top: int | None =
 
 def markdown(rows: list[dict]) -> str:
     columns = list(rows[0])
-    shown = [[f"{v:.4f}" if isinstance(v, float) and not float(v).is_integer() else str(v)
-              for v in row.values()] for row in rows]
+    shown = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()] for row in rows]
     return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
                      + ["| " + " | ".join(cells) + " |" for cells in shown])
 

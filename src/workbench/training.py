@@ -352,5 +352,5 @@ def _report(recipe: recipes.LabRecipe, result: dict, run_dir: Path) -> None:
         print(f"[{recipe.lab}] lecture: val_accuracy {recipe.lecture['val_accuracy']:.4f} after "
               f"{recipe.lecture['epochs']} epochs, batch {recipe.lecture['batch_size']}")
     print(f"[{recipe.lab}] TensorBoard logs: {run_dir / 'tensorboard'}")
-    print(f"[{recipe.lab}] view them with: tensorboard --logdir {run_dir / 'tensorboard'}")
+    print(f"[{recipe.lab}] view them with: workbench board {run_dir / 'tensorboard'}")
     sys.stdout.flush()
