@@ -36,8 +36,8 @@ run_with_requeue() {
 # The ssh tunnel a user on their laptop needs to reach PORT on this compute node.
 print_tunnel() {
   local port=$1 what=$2
-  local login=${WORKBENCH_LOGIN_HOST:-${SLURM_SUBMIT_HOST:-login.cluster}}
   echo "[$SLURM_JOB_NAME] $what is on $(hostname):$port. On your laptop run:"
-  echo "    ssh -N -L $port:$(hostname):$port ${USER}@${login}"
+  echo "    $(python -c 'import sys; from workbench.board import tunnel_line
+print(tunnel_line(int(sys.argv[1]), sys.argv[2]))' "$port" "$(hostname)")"
   echo "then open http://localhost:$port/"
 }

@@ -98,7 +98,7 @@ def start(logdir: Path | str, host: str = LOOPBACK, port: int = 0, timeout: floa
     if not logdir.is_dir():
         raise FileNotFoundError(f"no log directory {logdir}: train a lab first, or pass the directory "
                                 "that holds the runs (e.g. logs/$USER)")
-    port = port or free_port(host if host != "0.0.0.0" else LOOPBACK)
+    port = port or free_port(host)
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", host,
                "--port", str(port), "--reload_interval", "5"]
     output = subprocess.DEVNULL if quiet else None

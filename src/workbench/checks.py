@@ -198,10 +198,10 @@ def trained(model, x, y, lab: str) -> bool:
 
 def hparams_sweep(results, grid: dict) -> bool:
     """Every combination of ``grid`` ran once and has a plausible test accuracy."""
-    import itertools
+    from workbench import sweep
 
     keys = sorted(grid)
-    expected = {tuple(values) for values in itertools.product(*(grid[k] for k in keys))}
+    expected = {tuple(point[k] for k in keys) for point in sweep.points({"grid": grid})}
     seen = [tuple(result.get(k.replace("-", "_")) for k in keys) for result in results]
     missing = sorted(expected - set(seen), key=str)
     if missing:

@@ -116,7 +116,8 @@ def sweep(args) -> int:
         print(f"[sweep] compare them: workbench board {sweep_dir}  (HPARAMS tab)")
         return 0
     if args.lab_args:
-        raise ValueError(f"`workbench sweep {args.what}` takes no lab options")
+        raise ValueError(f"`workbench sweep {args.what}` takes no lab options; only `workbench sweep run "
+                         "FILE -- OPTIONS` passes options to the lab")
     answers = {
         "lab": lambda: spec["lab"],
         "count": lambda: str(len(sweeps.points(spec))),
@@ -263,9 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Options after `--` go to the lab (`workbench sweep run FILE -- --epochs 1`).
-    lab_args = argv[argv.index("--") + 1:] if "--" in argv else []
-    args = build_parser().parse_args(argv[:len(argv) - len(lab_args) - (1 if "--" in argv else 0)])
+    lab_args = []  # options after `--` go to the lab (`workbench sweep run FILE -- --epochs 1`)
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, lab_args = argv[:cut], argv[cut + 1:]
+    args = build_parser().parse_args(argv)
     args.lab_args = lab_args
     try:
         return COMMANDS[args.handler](args)

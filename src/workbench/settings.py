@@ -115,6 +115,11 @@ def sweep_id() -> str:
     return f"job{job}" if job else time.strftime("%Y%m%d-%H%M%S")
 
 
+def sweep_dir(sweep_file: Path | str, root: Path | str | None = None, run: str | None = None) -> Path:
+    """``<root>/<user>/sweep-<name>/<run>``: where every point of one sweep (one array job) goes."""
+    return run_dir(f"sweep-{Path(sweep_file).stem}", root, run or sweep_id())
+
+
 def run_dir(lab: str, root: Path | str | None = None, run: str | None = None) -> Path:
     """``<root>/<user>/<lab>/<run>``: per-user, per-run, never shared between two runs."""
     base = Path(root) if root is not None else logs_root()

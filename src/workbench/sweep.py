@@ -101,7 +101,7 @@ def run_all(path: Path | str, lab_args: list[str], run_name: str | None = None) 
             raise SweepError(f"point {index} failed (exit {done.returncode}); its output is above. "
                              f"Rerun it alone: python labs/{spec['lab']}.py --sweep {path} --point {index}")
     log_dir = _option(lab_args, "--log-dir")
-    return settings.run_dir(f"sweep-{Path(path).stem}", log_dir, run_name)
+    return settings.sweep_dir(path, log_dir, run_name)
 
 
 def _option(args: list[str], flag: str) -> str | None:

@@ -296,8 +296,7 @@ def lab_run_dir(lab: str, options: dict) -> Path:
     one array job) under one directory, which is what TensorBoard's HParams tab is pointed at."""
     if options["sweep"] is None:
         return settings.run_dir(f"{lab}-{options['model']}", options["log_dir"], options["run_name"])
-    root = settings.run_dir(f"sweep-{options['sweep'].stem}", options["log_dir"],
-                            options["run_name"] or settings.sweep_id())
+    root = settings.sweep_dir(options["sweep"], options["log_dir"], options["run_name"])
     values = "-".join(f"{key}{value}" for key, value in sorted(options["hparams"].items()))
     return root / f"p{options['point']:02d}-{settings.safe_name(values)}"
 
