@@ -188,7 +188,8 @@ def _sweep_point(recipe: recipes.LabRecipe, path: Path, index: int | None, allow
     except sweep.SweepError as error:
         raise SystemExit(str(error)) from None
     if spec["lab"] != recipe.lab:
-        raise SystemExit(f"sweep file {path} is for lab {spec['lab']}, not {recipe.lab}")
+        raise SystemExit(f"sweep file {path} is for lab {spec['lab']}, not {recipe.lab}: run it with "
+                         f"labs/{spec['lab']}.py (or `workbench sweep run {path}`)")
     point = {key.replace("-", "_"): value for key, value in values.items()}
     unknown = sorted(set(point) - allowed)
     if unknown:
