@@ -10,7 +10,7 @@ The model code is the notebook's, built from `workbench.models`; settings come f
 Run `python labs/01_mnist_dense.py --help` for every option.
 """
 
-from workbench.training import run_lab
+from workbench.driver import main
 
 if __name__ == "__main__":
-    run_lab("01_mnist_dense")
+    main("01_mnist_dense")

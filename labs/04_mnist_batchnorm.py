@@ -11,7 +11,7 @@ The model code is the notebook's, built from `workbench.models`; settings come f
 Run `python labs/04_mnist_batchnorm.py --help` for every option.
 """
 
-from workbench.training import run_lab
+from workbench.driver import main
 
 if __name__ == "__main__":
-    run_lab("04_mnist_batchnorm")
+    main("04_mnist_batchnorm")

@@ -12,7 +12,7 @@ histograms, sample images and, on request, a profile of chosen steps. Examples::
 Run `python labs/06_tensorboard.py --help` for every option.
 """
 
-from workbench.training import run_lab
+from workbench.driver import main
 
 if __name__ == "__main__":
-    run_lab("06_tensorboard")
+    main("06_tensorboard")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real single-node SLURM on localhost for tests and demos (no systemd needed).
 #
-#   scripts/local_slurm.sh start    install if missing (Debian packages), configure, start, wait idle
+#   scripts/local_slurm.sh start    install if missing (Debian packages), configure, start, wait until up
+#                                   (a second start leaves a running SLURM alone)
 #   scripts/local_slurm.sh stop     stop the daemons
 #
 # One node with this machine's CPUs and no GPUs, partition "debug". Settings chosen for fast,
@@ -30,6 +31,12 @@ start_munge() {
 
 write_config() {
   local node name host
+  # `./workshop test` may start us on a developer's machine: never overwrite a slurm.conf that is
+  # not ours (a real cluster's, or one the admin wrote).
+  if [[ -e "$CONF_DIR/slurm.conf" ]] && ! grep -qx 'ClusterName=workbench' "$CONF_DIR/slurm.conf"; then
+    echo "local_slurm: $CONF_DIR/slurm.conf is not ours (no ClusterName=workbench); leaving it alone" >&2
+    return 1
+  fi
   node=$(slurmd -C | head -1)   # NodeName=... CPUs=... as this machine really is
   name=${node#NodeName=}; name=${name%% *}
   host=$(hostname -s)
@@ -62,17 +69,26 @@ PartitionName=debug Nodes=$name Default=YES MaxTime=INFINITE State=UP
 CONF
 }
 
+node_up() {
+  # Registered with slurmctld; a node busy with jobs (another run's, or requeued ones restarted from
+  # the saved state) is up too, not only an idle one.
+  sinfo -h -o %T 2>/dev/null | grep -qE 'idle|mixed|allocated|completing'
+}
+
 start() {
+  # Run before every `./workshop test`: a SLURM already up (maybe running another run's jobs) is
+  # left as it is, its config not rewritten under the running daemons.
+  if pgrep -x slurmctld >/dev/null && pgrep -x slurmd >/dev/null && node_up; then sinfo; return 0; fi
   install_packages
   start_munge
   write_config
   pgrep -x slurmctld >/dev/null || slurmctld -i
   pgrep -x slurmd >/dev/null || slurmd
   for _ in $(seq 1 60); do
-    if sinfo -h -o %T 2>/dev/null | grep -q idle; then sinfo; return 0; fi
+    if node_up; then sinfo; return 0; fi
     sleep 0.5
   done
-  echo "local_slurm: the node did not become idle; see /var/log/slurm/" >&2
+  echo "local_slurm: the node did not come up; see /var/log/slurm/" >&2
   tail -20 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log >&2 || true
   return 1
 }

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The run's closing list of capabilities not tested (skipped or deselected), see capabilities.py.
+from .capabilities import pytest_deselected, pytest_terminal_summary  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

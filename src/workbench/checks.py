@@ -33,10 +33,13 @@ def _fail(message: str) -> CheckFailed:
 
 # Which configuration entries identify a layer for the purpose of a lab (others are defaults).
 LAYER_FIELDS: dict[str, tuple[str, ...]] = {
-    "Dense": ("units", "activation", "use_bias"),
+    "Dense": ("units", "activation", "use_bias", "activity_regularizer"),
     "Conv2D": ("filters", "kernel_size", "strides", "padding", "activation", "use_bias"),
-    "MaxPooling2D": ("pool_size", "strides"),
-    "AveragePooling2D": ("pool_size", "strides"),
+    "Conv2DTranspose": ("filters", "kernel_size", "strides", "padding", "activation", "use_bias"),
+    "MaxPooling2D": ("pool_size", "strides", "padding"),
+    "AveragePooling2D": ("pool_size", "strides", "padding"),
+    "UpSampling2D": ("size",),
+    "Reshape": ("target_shape",),
     "Dropout": ("rate",),
     "BatchNormalization": (),
     "Activation": ("activation",),
@@ -47,8 +50,12 @@ LAYER_FIELDS: dict[str, tuple[str, ...]] = {
 def _config_value(value):
     if isinstance(value, list):
         return tuple(value)
-    if isinstance(value, dict):  # serialized activation objects
-        return value.get("config", {}).get("name", value.get("class_name"))
+    if isinstance(value, dict):  # serialized objects: activations by name, regularizers with settings
+        config = value.get("config", {})
+        if "name" in config:
+            return config["name"]
+        settings = ", ".join(f"{key}={_config_value(v)!r}" for key, v in sorted(config.items()))
+        return f"{value.get('class_name')}({settings})"
     return value
 
 
@@ -67,7 +74,8 @@ def describe(layer) -> str:
     for key, value in fields.items():
         if key in ("units", "filters"):
             shown.append(repr(value))
-        elif (key == "use_bias" and value) or (key in ("strides", "padding") and value in DEFAULTS):
+        elif (key == "use_bias" and value) or value is None or (
+                key in ("strides", "padding") and value in DEFAULTS):
             continue
         else:
             shown.append(f"{key}={value!r}")
@@ -189,11 +197,39 @@ def accuracy(model, x, y, minimum: float) -> bool:
 
 
 def trained(model, x, y, lab: str) -> bool:
-    """``accuracy`` with the lab's threshold: the full recipe's, or quick mode's lower one."""
+    """The lab's headline figure (accuracy, reconstruction loss, PSNR ...) against its target:
+    the full recipe's, or quick mode's looser one. The lab's task computes the figure, so this
+    check means the same in the notebook as in the batch run."""
     from workbench import recipes, settings
 
+    _require_model(model)
     recipe = recipes.get(lab)
-    return accuracy(model, x, y, recipe.quick_accuracy if settings.quick_mode() else recipe.full_accuracy)
+    task = recipe.task_class()
+    target = recipe.quick_target if settings.quick_mode() else recipe.full_target
+    value = task.evaluate(model, x, y)[task.headline]
+    name = task.headline.replace("_", " ")
+    if np.isnan(value):
+        raise _fail(f"the {name} is not a number: the training diverged. Lower the learning rate and "
+                    "rebuild the model.")
+    if (value < target) if task.higher_is_better else (value > target):
+        side = "below" if task.higher_is_better else "above"
+        raise _fail(f"{name} {value:.4f} is {side} {target:g}. {task.advice}")
+    side = "at least" if task.higher_is_better else "at most"
+    return _passed(f"{name} {value:.4f} (needed {side} {target:g}).")
+
+
+def improves_on(model, untrained, x, y, lab: str, factor: float) -> bool:
+    """The trained ``model``'s loss is at most ``factor`` times an ``untrained`` one's of the same
+    architecture: learning happened, whatever the model's size (used where one lab trains several)."""
+    from workbench import recipes
+
+    _require_model(model)
+    task = recipes.get(lab).task_class()
+    mine, before = task.evaluate(model, x, y)["loss"], task.evaluate(untrained, x, y)["loss"]
+    if not mine <= factor * before:
+        raise _fail(f"loss {mine:.4f} is not below {factor:g} x the untrained model's {before:.4f}: "
+                    f"{task.advice}")
+    return _passed(f"loss {mine:.4f}, {mine / before:.0%} of the untrained model's {before:.4f}.")
 
 
 def hparams_sweep(results, grid: dict) -> bool:

@@ -130,8 +130,9 @@ def sweep(args) -> int:
 @command("board")
 def board(args) -> int:
     from workbench import board as boards
+    from workbench import settings
 
-    return boards.serve(args.logdir, host=args.host, port=args.port)
+    return boards.serve(args.logdir or str(settings.logs_root()), host=args.host, port=args.port)
 
 
 # --------------------------------------------------------------------------- doctor
@@ -250,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cmd.set_defaults(handler="sweep")
 
     board_cmd = sub.add_parser("board", help="TensorBoard on a free port, with the ssh-tunnel line")
-    board_cmd.add_argument("logdir", nargs="?", default=str(Path(os.environ.get("WORKBENCH_LOGS", "logs"))),
+    board_cmd.add_argument("logdir", nargs="?", default=None,
                            help="directory of runs (default $WORKBENCH_LOGS or ./logs)")
     board_cmd.add_argument("--host", default="127.0.0.1",
                            help="address to bind (default 127.0.0.1; on a compute node its hostname)")
@@ -270,9 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         argv, lab_args = argv[:cut], argv[cut + 1:]
     args = build_parser().parse_args(argv)
     args.lab_args = lab_args
+    from workbench.errors import WorkbenchError
+
     try:
         return COMMANDS[args.handler](args)
-    except (KeyError, ValueError, FileNotFoundError, RuntimeError, TimeoutError) as error:
+    except (WorkbenchError, KeyError, ValueError, FileNotFoundError, RuntimeError, TimeoutError) as error:
         # Registry misses and bad input carry messages written for users; no traceback needed.
         print(f"workbench: {error}", file=sys.stderr)
         return 2

@@ -1,62 +1,28 @@
-"""Data-parallel training by strategy name: one device, mirrored, multi-worker, Horovod.
+"""The environment of a data-parallel job: SLURM's layout, TF_CONFIG, Horovod's ranks, LR scaling.
 
-``get(name)`` returns a ``Distribution``: the TensorFlow strategy (if any), this process's rank,
-the number of processes and of replicas kept in sync. Everything else a lab needs to run the same
-way on one GPU or on many nodes is here too:
+What a strategy *is* (set-up, training, optimizer, callbacks per rank) lives in
+``workbench.strategies``, one object per strategy; this module holds what they share:
 
-* ``scaled_learning_rate`` and ``WarmupSchedule``: the linear scaling rule with warm-up
-  (Goyal et al. 2017), because the global batch grows with the number of replicas;
-* ``Distribution.shard``: which part of the data this process reads;
-* ``Distribution.is_chief``: only rank 0 logs, writes TensorBoard events and checkpoints.
-
-Two Keras 3 breakages are worked around here (measured, see ``shared/FACTS.md``):
-
-* ``MultiWorkerMirroredStrategy`` + ``model.fit`` fails before ``train_step`` runs
-  (keras-team/keras#20585): multi-worker runs use ``custom_loop_fit``, a plain
-  ``strategy.run`` training loop, instead of ``fit``.
-* ``horovod.tensorflow.keras`` silently skips gradient averaging under Keras 3: under
-  ``--strategy horovod`` the optimizer itself averages gradients with plain ``horovod.tensorflow``
-  (``trainers.averaging_optimizer``), rank 0's weights are broadcast when training begins and the
-  epoch logs are averaged across ranks.
+* ``tf_config_from_slurm``: one multi-worker worker per SLURM task, no ``scontrol`` needed;
+* ``horovod_env_from_slurm`` and ``horovod_rendezvous``: ranks started by ``srun`` instead of
+  ``horovodrun`` (the rendezvous is the part of ``horovodrun`` that ``srun`` lacks);
+* ``scaled_learning_rate`` and ``warmup_schedule``: the linear scaling rule with warm-up
+  (Goyal et al. 2017), because the global batch grows with the number of replicas.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+
+from workbench import settings
+from workbench.errors import WorkbenchError
 
 WORKER_PORT_BASE = 20000  # multi-worker gRPC ports: base + (job id % 10000) * 8 + local task
 
 
-class DistributionError(RuntimeError):
+class DistributionError(WorkbenchError, RuntimeError):
     """A strategy that cannot be set up here; the message says why and what to do."""
-
-
-@dataclass
-class Distribution:
-    name: str
-    strategy: object | None = None  # a tf.distribute.Strategy; None for Horovod
-    rank: int = 0
-    size: int = 1  # processes taking part
-    replicas: int = 1  # replicas kept in sync, over all processes
-
-    @property
-    def is_chief(self) -> bool:
-        return self.rank == 0
-
-    def scope(self):
-        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
-
-    @property
-    def shard(self) -> tuple[int, int] | None:
-        """``(num_shards, index)`` for processes that each read their own part of the data."""
-        return (self.size, self.rank) if self.size > 1 else None
-
-    def global_batch(self, per_replica: int) -> int:
-        return per_replica * self.replicas
 
 
 # --------------------------------------------------------------------------- SLURM environment
@@ -110,95 +76,6 @@ def tf_config_from_slurm(env: dict[str, str] | None = None) -> dict:
     workers = [f"{host}:{base + local}" for host, count in zip(hosts, per_node, strict=False)
                for local in range(count)]
     return {"cluster": {"worker": workers}, "task": {"type": "worker", "index": rank}}
-
-
-# --------------------------------------------------------------------------- strategies
-
-
-def _one_device(**_) -> Distribution:
-    import tensorflow as tf
-
-    return Distribution("default", tf.distribute.get_strategy())
-
-
-def split_cpu(replicas: int) -> None:
-    """Expose ``replicas`` logical CPU devices, to show data parallelism without GPUs."""
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
-
-
-def _mirrored(cpu_replicas: int = 0, **_) -> Distribution:
-    """All local GPUs; with none, ``cpu_replicas`` logical CPUs (or the one CPU)."""
-    import tensorflow as tf
-
-    devices = None
-    if not tf.config.list_physical_devices("GPU") and cpu_replicas > 1:
-        split_cpu(cpu_replicas)
-        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    strategy = tf.distribute.MirroredStrategy(devices)
-    return Distribution("mirrored", strategy, replicas=strategy.num_replicas_in_sync)
-
-
-def _multiworker(**_) -> Distribution:
-    import json
-
-    if "TF_CONFIG" not in os.environ:
-        os.environ["TF_CONFIG"] = json.dumps(tf_config_from_slurm())
-    import tensorflow as tf
-
-    config = json.loads(os.environ["TF_CONFIG"])
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    return Distribution("multiworker", strategy, rank=int(config["task"]["index"]),
-                        size=len(config["cluster"]["worker"]), replicas=strategy.num_replicas_in_sync)
-
-
-def import_horovod():
-    try:
-        import horovod.tensorflow as hvd
-    except ImportError as error:
-        raise DistributionError(
-            f"--strategy horovod needs Horovod, which is not importable here ({error}). Build it "
-            "once with `scripts/build_horovod.sh` (Horovod 0.28.1 against TF 2.21), then retry."
-        ) from None
-    return hvd
-
-
-def _horovod(**_) -> Distribution:
-    hvd = import_horovod()
-    if "HOROVOD_RANK" not in os.environ and "HOROVOD_GLOO_RENDEZVOUS_ADDR" in os.environ:
-        os.environ.update(horovod_env_from_slurm())  # a rank started by srun, not horovodrun
-    hvd.init()
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:  # one GPU per rank: each process sees only its own
-        tf.config.set_visible_devices(gpus[hvd.local_rank() % len(gpus)], "GPU")
-    return Distribution("horovod", None, rank=hvd.rank(), size=hvd.size(), replicas=hvd.size())
-
-
-STRATEGIES: dict[str, Callable[..., Distribution]] = {
-    "default": _one_device,
-    "mirrored": _mirrored,
-    "multiworker": _multiworker,
-    "horovod": _horovod,
-}
-
-
-def get(name: str = "default", *, require_gpu: bool = False, cpu_replicas: int = 0) -> Distribution:
-    """Set up the strategy ``name``; ``require_gpu`` refuses to run on a node without GPUs."""
-    if name not in STRATEGIES:
-        raise DistributionError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
-    if require_gpu:
-        import tensorflow as tf
-
-        if not tf.config.list_physical_devices("GPU"):
-            raise DistributionError(
-                "a GPU was requested but TensorFlow sees none on this node. Check the job asked for "
-                "one (slurm/site.sh: WORKBENCH_GPU_FLAG), that CUDA is loaded (`workbench doctor`), "
-                "or drop --require-gpu to run on CPU.")
-    return STRATEGIES[name](cpu_replicas=cpu_replicas)
 
 
 # --------------------------------------------------------------------------- learning rate
@@ -268,7 +145,7 @@ def horovod_rendezvous() -> tuple[int, str, str]:
     port = server.start()
     server.init(get_host_assignments(parse_hosts(horovod_hosts()), int(os.environ["SLURM_NTASKS"])))
     address = socket.gethostbyname(socket.gethostname())
-    iface = os.environ.get("WORKBENCH_HOROVOD_IFACE") or next(
+    iface = settings.horovod_iface() or next(
         (name for name, addresses in psutil.net_if_addrs().items()
          if any(a.address == address for a in addresses)), "lo")
     return port, address, iface

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from workbench.errors import WorkbenchError
+
 MNIST_SHAPE = (28, 28, 1)
 
 
@@ -163,7 +165,112 @@ def fashion_dense(input_shape=(28, 28), num_classes=10, num_units=16, dropout=0.
     ], name="fashion_dense")
 
 
-class UnknownModelError(KeyError):
+# --------------------------------------------------------------------------- autoencoders
+# Lecture 004 (Xu, TACC), "Autoencoder": the layer tables and parameter counts below are the
+# lecture's, exactly. Pixels are in [0, 1], so the decoders end in a sigmoid and train with
+# binary cross-entropy (keras-io's and the Keras blog's choice; lecture 002 writes the loss as
+# the squared error ||x - d(e(x))||^2, which the labs also report).
+
+FLAT_MNIST = (784,)
+
+
+@register("ae_dense", "Single dense layer autoencoder: 784 -> 32 -> 784", FLAT_MNIST,
+          "lecture 004, 'Single Dense Layer Example' (50,992 parameters, ~24.5x compression)")
+def ae_dense(input_shape=FLAT_MNIST, code_size=32):
+    import keras
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Dense(code_size, activation="relu"),  # the encoder: 784 numbers -> 32
+        keras.layers.Dense(784, activation="sigmoid"),  # the decoder: 32 -> 784 pixels in [0, 1]
+    ], name="ae_dense")
+
+
+@register("ae_sparse", "Sparse autoencoder: the dense one with an L1 activity regularizer", FLAT_MNIST,
+          "lecture 004, 'Sparsity constraint can be introduced through activity regularizer'")
+def ae_sparse(input_shape=FLAT_MNIST, code_size=32, l1=1e-4):
+    """The L1 penalty on the code (Keras blog: ``regularizers.l1(10e-5)``) pushes most code
+    units to zero for any one image; Keras adds it to the loss with ``add_loss``."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Dense(code_size, activation="relu", activity_regularizer=keras.regularizers.L1(l1)),
+        keras.layers.Dense(784, activation="sigmoid"),
+    ], name="ae_sparse")
+
+
+@register("ae_deep", "Deep autoencoder: 784-128-64-32-64-128-784", FLAT_MNIST,
+          "lecture 004, 'Deep Autoencoders' (222,384 parameters)")
+def ae_deep(input_shape=FLAT_MNIST):
+    import keras
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(32, activation="relu"),  # the code
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(784, activation="sigmoid"),
+    ], name="ae_deep")
+
+
+@register("ae_conv", "Convolutional autoencoder: 28x28x1 -> 4x4x8 -> 28x28x1", MNIST_SHAPE,
+          "lecture 004, 'AE with Convolutional Layers' (4,385 parameters)")
+def ae_conv(input_shape=MNIST_SHAPE):
+    """The sixth convolution is 'valid' (no padding): 16x16 -> 14x14, so that the last
+    up-sampling lands on 28x28 again; every other convolution keeps its size ('same')."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(16, (3, 3), activation="relu", padding="same"),
+        keras.layers.MaxPooling2D((2, 2), padding="same"),
+        keras.layers.Conv2D(8, (3, 3), activation="relu", padding="same"),
+        keras.layers.MaxPooling2D((2, 2), padding="same"),
+        keras.layers.Conv2D(8, (3, 3), activation="relu", padding="same"),
+        keras.layers.MaxPooling2D((2, 2), padding="same"),  # the code: 4x4x8 = 128 numbers
+        keras.layers.Conv2D(8, (3, 3), activation="relu", padding="same"),
+        keras.layers.UpSampling2D((2, 2)),
+        keras.layers.Conv2D(8, (3, 3), activation="relu", padding="same"),
+        keras.layers.UpSampling2D((2, 2)),
+        keras.layers.Conv2D(16, (3, 3), activation="relu"),  # valid: 16x16 -> 14x14
+        keras.layers.UpSampling2D((2, 2)),
+        keras.layers.Conv2D(1, (3, 3), activation="sigmoid", padding="same"),
+    ], name="ae_conv")
+
+
+@register("ae_denoise", "Denoising autoencoder: 28x28x1 -> 7x7x32 -> 28x28x1", MNIST_SHAPE,
+          "lecture 004, 'AE for Denoising' (28,353 parameters)")
+def ae_denoise(input_shape=MNIST_SHAPE):
+    import keras
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(32, (3, 3), activation="relu", padding="same"),
+        keras.layers.MaxPooling2D((2, 2), padding="same"),
+        keras.layers.Conv2D(32, (3, 3), activation="relu", padding="same"),
+        keras.layers.MaxPooling2D((2, 2), padding="same"),  # the code: 7x7x32
+        keras.layers.Conv2D(32, (3, 3), activation="relu", padding="same"),
+        keras.layers.UpSampling2D((2, 2)),
+        keras.layers.Conv2D(32, (3, 3), activation="relu", padding="same"),
+        keras.layers.UpSampling2D((2, 2)),
+        keras.layers.Conv2D(1, (3, 3), activation="sigmoid", padding="same"),
+    ], name="ae_denoise")
+
+
+@register("mnist_vae", "Variational autoencoder with a 2-D latent space", MNIST_SHAPE,
+          "lecture 000, 'Variational Autoencoder' and 'MNIST Latent Space Sampling' (keras-io's VAE)")
+def mnist_vae(input_shape=MNIST_SHAPE, latent_dim=2):
+    from workbench import vae
+
+    model = vae.VAE(vae.encoder(input_shape, latent_dim), vae.decoder(latent_dim), name="mnist_vae")
+    model.build((None, *input_shape))  # a subclassed model knows its weights once built
+    return model
+
+
+class UnknownModelError(WorkbenchError, KeyError):
     def __str__(self) -> str:
         return self.args[0]
 

@@ -5,13 +5,13 @@ processes (``slurm/lib.sh``; ``srun`` forwards it to every task). Each process o
 signal; training stops between two steps, and every rank of a data-parallel run must stop at
 the *same* step: a rank that leaves while the others wait in the next all-reduce hangs the job
 until SLURM kills it, and nothing is saved. So the ranks vote after every step (a sum over
-ranks of "I was signalled", see ``trainers``) and all stop when any of them was signalled.
+ranks of "I was signalled", see ``workbench.strategies``) and all stop when any of them was signalled.
 
 What is resumed comes from ``EpochBackup``: after every finished epoch, the values of all model
 variables (weights, batch-norm statistics, dropout seed state) and all optimizer variables
 (step count, momenta) are written to one file, ``<run_dir>/backup/state.npz``, together with
 the number of epochs done. A requeued job restores them on every rank and trains on from the
-next epoch; because each epoch's shuffle is seeded by its number (``trainers.epoch_dataset``),
+next epoch; because each epoch's shuffle is seeded by its number (``data.epoch_batches``),
 it ends with exactly the weights of an uninterrupted run.
 """
 
@@ -24,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.errors import WorkbenchError
+
 STATE = {"signalled": False}
+
+
+class BackupMismatchError(WorkbenchError):
+    """A backup written by another model or optimizer than this run's."""
 
 
 class Preempted(Exception):
@@ -119,7 +125,7 @@ def restore(model, path: Path) -> None:
         shapes_match = len(paths) == len(variables) and all(
             saved[f"v{i}"].shape == tuple(v.shape) for i, v in enumerate(variables))
         if not shapes_match:
-            raise SystemExit(
+            raise BackupMismatchError(
                 f"the backup {path} was written by a different model or optimizer ({len(paths)} "
                 f"variables, this run has {len(variables)}); use another --run-name, or delete "
                 f"{path.parent} to start this run afresh")

@@ -1,13 +1,16 @@
-"""What each lab trains: dataset, models, the lecture's settings and the lecture's result.
+"""What each lab trains: dataset, task, models, the lecture's settings and the reference result.
 
-One entry per lab. The batch script ``labs/NN_name.py`` is ``run_lab("NN_name")`` on top of this
-entry, and the notebook of the same name uses the same values, so the lecture's numbers live in
-exactly one place.
+One entry per lab. The batch script ``labs/NN_name.py`` is ``driver.main("NN_name")`` on top of
+this entry, and the notebook of the same name uses the same values, so the lecture's (or the
+reference's) numbers live in exactly one place. Adding a lab is one entry here, its model
+builders in ``workbench.models`` and its notebook: the driver and the strategies do not change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from workbench.options import Option
 
 
 @dataclass(frozen=True)
@@ -15,19 +18,39 @@ class LabRecipe:
     lab: str
     title: str
     dataset: str
+    task: str  # a name in workbench.tasks.TASKS: what is learned (image -> class, image -> image ...)
     models: tuple[str, ...]  # the first is the default of ``--model``
     epochs: int
     batch_size: int
-    # What the lecture reports for the first model, for the "lecture vs ours" table.
-    lecture: dict[str, float] = field(default_factory=dict)
-    # Test accuracy a participant's run must reach to pass the notebook's check: after the
-    # full recipe, and after quick mode's few epochs on a small subset.
-    full_accuracy: float = 0.98
-    quick_accuracy: float = 0.6
-    # Extra knobs of this lab, each a flag ``--name`` and a hyperparameter a sweep can vary:
-    # name -> (type, default, help). Keys other than ``optimizer`` are passed to the model builder.
-    hparams: dict[str, tuple[type, object, str]] = field(default_factory=dict)
+    # What the lecture or the reference example reports for the first model, keyed like Keras'
+    # logs (``val_accuracy``, ``val_loss``) plus ``epochs`` and ``batch_size``; ``source`` says whose.
+    reference: dict[str, float] = field(default_factory=dict)
+    source: str = "lecture"
+    # The task's headline figure a participant's run must reach to pass the notebook's check:
+    # after the full recipe, and after quick mode's few epochs on a small subset.
+    full_target: float = 0.98
+    quick_target: float = 0.6
+    # Knobs of this lab's models, each a flag and a hyperparameter a sweep can vary; passed to
+    # the model builder.
+    hparams: tuple[Option, ...] = ()
     optimizer: str = "lecture"  # default of --optimizer (see training.OPTIMIZERS)
+    also_on: tuple[str, ...] = ()  # other datasets of the same shape the lab runs on (--dataset)
+
+    @property
+    def task_class(self):
+        from workbench import tasks
+
+        return tasks.get(self.task)
+
+    def model_settings(self, options: dict) -> dict:
+        return {option.name: options[option.name] for option in self.hparams}
+
+    def reference_line(self) -> str:
+        """``lecture: val_accuracy 0.9874 after 10 epochs, batch 32``: the figure to compare with."""
+        shown = ", ".join(f"{key} {value:.4f}" for key, value in self.reference.items()
+                          if key.startswith("val_"))
+        return (f"{self.source}: {shown} after {self.reference['epochs']} epochs, "
+                f"batch {self.reference['batch_size']}")
 
 
 LECTURE_CNN_RESULT = {"epochs": 10, "batch_size": 32, "accuracy": 0.9989, "val_accuracy": 0.9874,
@@ -36,23 +59,46 @@ LECTURE_CNN_RESULT = {"epochs": 10, "batch_size": 32, "accuracy": 0.9989, "val_a
 RECIPES: dict[str, LabRecipe] = {
     recipe.lab: recipe
     for recipe in (
-        LabRecipe("01_mnist_dense", "MNIST with a dense network", "mnist", ("mnist_dense",),
-                  epochs=10, batch_size=32, full_accuracy=0.95),
-        LabRecipe("02_mnist_cnn", "MNIST with a convolutional network", "mnist",
-                  ("mnist_cnn", "mnist_cnn_deeper"), epochs=10, batch_size=32,
-                  lecture=LECTURE_CNN_RESULT),
-        LabRecipe("03_mnist_dropout", "Dropout against overfitting", "mnist",
+        LabRecipe("01_mnist_dense", "MNIST with a dense network", "mnist", "classify", ("mnist_dense",),
+                  epochs=10, batch_size=32, full_target=0.95),
+        LabRecipe("02_mnist_cnn", "MNIST with a convolutional network", "mnist", "classify",
+                  ("mnist_cnn", "mnist_cnn_deeper"), epochs=10, batch_size=32, reference=LECTURE_CNN_RESULT),
+        LabRecipe("03_mnist_dropout", "Dropout against overfitting", "mnist", "classify",
                   ("mnist_cnn_dropout",), epochs=10, batch_size=32),
-        LabRecipe("04_mnist_batchnorm", "Batch normalization", "mnist",
+        LabRecipe("04_mnist_batchnorm", "Batch normalization", "mnist", "classify",
                   ("mnist_cnn_batchnorm", "mnist_cnn_bn_before_activation"),
                   epochs=10, batch_size=32),
         # TensorBoard's HParams tutorial, which the lecture's table comes from: Fashion-MNIST,
         # one epoch, Keras' default batch (32) and the optimizers' default learning rates.
         LabRecipe("06_tensorboard", "TensorBoard: scalars, graphs, histograms, HParams, profiler",
-                  "fashion_mnist", ("fashion_dense",), epochs=1, batch_size=32,
-                  full_accuracy=0.75, quick_accuracy=0.5, optimizer="adam",
-                  hparams={"num_units": (int, 16, "width of the hidden layer"),
-                           "dropout": (float, 0.1, "dropout rate after the hidden layer")}),
+                  "fashion_mnist", "classify", ("fashion_dense",), epochs=1, batch_size=32,
+                  full_target=0.75, quick_target=0.5, optimizer="adam",
+                  hparams=(Option("num_units", int, 16, "width of the hidden layer"),
+                           Option("dropout", float, 0.1, "dropout rate after the hidden layer"))),
+        # Lecture 004's autoencoder tables; trained as keras-io's convolutional autoencoder is
+        # (Adam, binary cross-entropy, batch 128, 50 epochs), whose val loss is the reference.
+        LabRecipe("07_autoencoders", "Autoencoders: dense, sparse, deep and convolutional", "mnist",
+                  "reconstruct", ("ae_conv", "ae_dense", "ae_sparse", "ae_deep"), epochs=50,
+                  batch_size=128, optimizer="adam", source="keras-io convolutional autoencoder",
+                  reference={"epochs": 50, "batch_size": 128, "val_loss": 0.0622},
+                  full_target=0.11, quick_target=0.30),
+        LabRecipe("08_denoising", "Denoising autoencoder", "mnist", "denoise", ("ae_denoise",),
+                  epochs=100, batch_size=128, optimizer="adam",
+                  source="keras-io denoising autoencoder (noise 0.4)",
+                  reference={"epochs": 100, "batch_size": 128, "val_loss": 0.0839},
+                  full_target=17.0, quick_target=12.0),
+        # keras-io's VAE: latent dimension 2, batch 128, 30 epochs, Adam.
+        LabRecipe("09_vae", "Variational autoencoder", "mnist", "vae", ("mnist_vae",), epochs=30,
+                  batch_size=128, optimizer="adam", source="keras-io VAE (epoch 14)",
+                  reference={"epochs": 14, "batch_size": 128, "val_loss": 149.0,
+                             "val_reconstruction_loss": 142.6, "val_kl_loss": 6.6},
+                  full_target=160.0, quick_target=260.0,
+                  hparams=(Option("latent_dim", int, 2, "size of the latent space (2: it can be drawn)"),)),
+        # Dropout kept on at inference (lecture 000, "Dropout during inference as a Bayesian
+        # approximation"): the lab 03 dropout CNN, on MNIST or Fashion-MNIST (--dataset).
+        LabRecipe("10_uncertainty", "Uncertainty with dropout at inference (MC dropout)", "mnist",
+                  "classify_mc_dropout", ("mnist_cnn_dropout",), epochs=10, batch_size=32,
+                  also_on=("fashion_mnist",), full_target=0.98),
     )
 }
 

@@ -8,6 +8,11 @@ variables with the same meaning:
 ``WORKBENCH_OFFLINE``  "1": never try to download (compute nodes without internet)
 ``WORKBENCH_QUICK``    "1": small deterministic subsets and two epochs, for CI and quick looks
 ``WORKBENCH_LOGS``     root of per-user, per-run log directories (default ``./logs``)
+``WORKBENCH_ROOT``     the repository checkout (default: the one this package is installed from)
+``WORKBENCH_HOROVOD_IFACE``  network interface for Horovod's Gloo traffic (default: the node's)
+
+SLURM's own variables (``SLURM_*``) and TensorFlow's ``TF_CONFIG`` belong to the job, not to us,
+and are read where they are interpreted (``workbench.distribute``).
 """
 
 from __future__ import annotations
@@ -88,6 +93,23 @@ def repository_root() -> Path:
 
 def logs_root() -> Path:
     return Path(os.environ.get("WORKBENCH_LOGS", "logs")).expanduser()
+
+
+def logs_override() -> Path | None:
+    """``WORKBENCH_LOGS`` when set: the environment layer of a lab's ``--log-dir``."""
+    raw = os.environ.get("WORKBENCH_LOGS")
+    return Path(raw).expanduser() if raw else None
+
+
+def lab_environment() -> dict:
+    """The environment layer of a lab's options: only the settings the environment actually sets."""
+    found = {"data_dir": data_dir(), "log_dir": logs_override(), "quick": quick_mode() or None}
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def horovod_iface() -> str | None:
+    """``WORKBENCH_HOROVOD_IFACE``: the interface Gloo should use when the node's address is elsewhere."""
+    return os.environ.get("WORKBENCH_HOROVOD_IFACE") or None
 
 
 def safe_name(part: str) -> str:

@@ -5,7 +5,8 @@ runs, ``epoch_*`` tags), the model graph and, with ``histogram_freq``, weight hi
 rest of the dashboards need a little help, which lives here:
 
 * ``image_samples``: a grid of test images titled with the model's guesses, once per epoch
-  (IMAGES tab), so participants see what the numbers mean;
+  (IMAGES tab), so participants see what the numbers mean; ``reconstruction_samples`` does the
+  same for autoencoders (input, output and target rows);
 * ``hparams_callback`` and ``write_experiment``: the HParams dashboard needs both a session per
   run (hyperparameter values + the metrics to show) and, at the root of the sweep, one experiment
   config naming every hyperparameter and metric. Without the second, TensorBoard still guesses,
@@ -56,6 +57,37 @@ def image_samples(log_dir: Path | str, images, labels, class_names, count: int =
             writer.flush()
 
     return ImageSamples()
+
+
+def reconstruction_samples(log_dir: Path | str, inputs, targets, image_shape: tuple[int, ...],
+                           count: int = 8):
+    """A Keras callback writing, once per epoch, one picture of ``count`` test samples: the model's
+    input on the top row, its output below, and the target on the bottom row when it differs
+    from the input (denoising: noisy, denoised, clean)."""
+    import keras
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(Path(log_dir) / "images"))
+    chosen = np.asarray(inputs[:count], dtype="float32")
+    wanted = np.asarray(targets[:count], dtype="float32")
+    show_target = not np.array_equal(chosen, wanted)
+
+    def as_row(images):  # [count, ...] -> one strip [h, count * w, 1]
+        shape = (len(images),) + tuple(image_shape)[:2] + (-1,)
+        pictures = np.asarray(images, dtype="float32").reshape(shape)
+        return np.concatenate(list(pictures[..., :1]), axis=1)
+
+    class ReconstructionSamples(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            outputs = np.asarray(self.model(chosen, training=False))
+            rows = [as_row(chosen), as_row(outputs)] + ([as_row(wanted)] if show_target else [])
+            picture = np.clip(np.concatenate(rows, axis=0), 0.0, 1.0)[None]
+            caption = "rows: input, output" + (", target" if show_target else "")
+            with writer.as_default():
+                tf.summary.image(f"reconstructions ({caption})", picture, step=epoch, description=caption)
+            writer.flush()
+
+    return ReconstructionSamples()
 
 
 def op_graph(log_dir: Path | str, sample):

@@ -16,9 +16,11 @@ import json
 import tomllib
 from pathlib import Path
 
+from workbench.errors import OptionError
 
-class SweepError(ValueError):
-    pass
+
+class SweepError(OptionError):
+    """A sweep file that cannot be run; the message names the file and the fix."""
 
 
 def load(path: Path | str) -> dict:

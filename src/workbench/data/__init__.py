@@ -4,7 +4,7 @@
     (x_train, y_train), (x_test, y_test) = data.load("mnist")
 """
 
-from workbench.data.pipeline import add_noise, as_dataset
+from workbench.data.pipeline import add_noise, epoch_batches, gaussian_noise
 from workbench.data.registry import DATASETS, DatasetSpec, Source, UnknownDatasetError, get
 from workbench.data.store import (
     DataError,
@@ -25,7 +25,8 @@ __all__ = [
     "Source",
     "UnknownDatasetError",
     "add_noise",
-    "as_dataset",
+    "epoch_batches",
+    "gaussian_noise",
     "class_names",
     "get",
     "load",

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench import settings
-from workbench.data import store
+from workbench.data import content
 from workbench.data.registry import DatasetSpec, Source
 
 BACKOFF_BASE = 0.5  # seconds before the first retry, doubled for each further one; tests use 0
@@ -338,7 +338,7 @@ def _convert_mnist(raw_dir: Path) -> dict[str, np.ndarray]:
     path = raw_dir / "mnist.npz"
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in store.IMAGE_ARRAYS}
+            return {key: archive[key] for key in content.IMAGE_ARRAYS}
     except (*ARCHIVE_ERRORS, ValueError, KeyError) as error:
         raise FetchError(f"{path}: not a readable mnist.npz ({error}); delete it and fetch "
                          "again.") from error
@@ -507,8 +507,8 @@ def _stage(spec: DatasetSpec, raw_dir: Path, target: Path, origin: str) -> Path:
     """Convert, validate with the same checks as loading, and write ``target`` atomically."""
     arrays = convert(spec, raw_dir)
     try:
-        store.check_arrays(spec, arrays, target)
-    except store.DataError as error:
+        content.check_arrays(spec, arrays, target)
+    except content.DataError as error:
         problem = getattr(error, "problem", str(error))
         raise FetchError(
             f"{spec.name}: the data converted from {origin} is not valid: {problem}. Nothing "
@@ -527,8 +527,8 @@ def _valid_staged(spec: DatasetSpec, path: Path, verbose: bool = True) -> bool:
     if not path.is_file():
         return False
     try:
-        store.read_verified(store.Located(spec, path, "staged"))
-    except store.DataError as error:
+        content.read_verified(content.Located(spec, path, "staged"))
+    except content.DataError as error:
         problem = getattr(error, "problem", error)
         _note(f"{path} exists but fails verification ({problem}); replacing it.", verbose)
         return False

@@ -1,33 +1,48 @@
-"""``tf.data`` input pipelines from the NumPy arrays that ``data.load`` returns.
+"""``tf.data`` input for training, from the NumPy arrays that ``data.load`` returns.
 
-The order of steps matters and is the lesson of the profiling lab: shard first (each worker
-reads only its part), cache the prepared samples (decode once), shuffle each epoch, batch, and
-prefetch so the next batch is ready while the accelerator works on this one.
+One function, ``epoch_batches``, feeds every strategy (Keras ``fit``, the multi-worker loop and
+Horovod ranks), so the order of steps is written once and is the lesson of the profiling lab:
+shard first (each worker reads only its part), shuffle each epoch, turn samples into the
+(input, target) pairs the task trains on, batch, and prefetch so the next batch is ready while
+the accelerator works on this one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+EPOCH_SEED_STRIDE = 100_003  # epoch e of a run with seed s shuffles with s * STRIDE + e
 
-def as_dataset(
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return seed * EPOCH_SEED_STRIDE + epoch
+
+
+def epoch_batches(
     x,
     y=None,
     *,
     batch_size: int,
-    shuffle: bool = True,
     seed: int = 0,
-    cache: bool = True,
-    prefetch: bool = True,
-    map_fn: Callable | None = None,
+    epochs: range = range(1),
+    pair: Callable | None = None,
     shard: tuple[int, int] | None = None,
     input_context=None,
     drop_remainder: bool = False,
 ):
-    """Build a batched ``tf.data.Dataset`` of ``x`` (and ``y``).
+    """Batches for the epochs in ``epochs``, each shuffled by a seed derived from its number.
 
-    ``shard=(num_shards, index)`` or a ``tf.distribute.InputContext`` gives each worker of a
-    distributed run its own disjoint part; with an input context ``batch_size`` is the *global*
+    Epoch e sees the same order whether the run started at 0 or resumed at e after a requeue,
+    which is what lets a resumed job end with the weights of an uninterrupted one.
+
+    ``pair(sample, seed)`` turns one sample (``x[i]``, or ``(x[i], y[i])``) into what the model
+    trains on, e.g. (noisy image, clean image); its ``seed`` (two integers) depends only on the
+    epoch and the sample's index in ``x``, so the noise a sample gets is the same on one process
+    and on many, before and after a requeue.
+
+    ``shard=(num_shards, index)`` or a ``tf.distribute.InputContext`` gives each worker its own
+    disjoint part, every part the same length (a rank with one step more would wait forever in
+    an all-reduce the others never join); with an input context ``batch_size`` is the *global*
     batch and each worker gets its per-replica share.
     """
     import tensorflow as tf
@@ -40,27 +55,45 @@ def as_dataset(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
 
-    dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
+    samples = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y)).enumerate()
+    count = len(x)
     if shard is not None:
         num_shards, index = shard
         if not 0 <= index < num_shards:
             raise ValueError(f"shard index {index} is outside 0..{num_shards - 1}")
-        dataset = dataset.shard(num_shards, index)
-    if map_fn is not None:
-        dataset = dataset.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE)
-    if cache:
-        dataset = dataset.cache()
-    if shuffle:
-        count = int(dataset.cardinality())
-        dataset = dataset.shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if prefetch:
-        dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    return dataset
+        count = len(x) // num_shards
+        samples = samples.shard(num_shards, index).take(count)
+
+    batches = None
+    for epoch in epochs:  # a Python loop: shuffle wants a Python-int seed
+        this_seed = epoch_seed(seed, epoch)
+        part = samples.shuffle(max(count, 1), seed=this_seed, reshuffle_each_iteration=False)
+        if pair is None:
+            part = part.map(lambda _index, sample: sample)
+        else:
+            part = part.map(
+                lambda index, sample, s=this_seed: pair(sample, tf.stack([tf.constant(s, tf.int64), index])),
+                num_parallel_calls=tf.data.AUTOTUNE)
+        part = part.batch(batch_size, drop_remainder=drop_remainder)
+        batches = part if batches is None else batches.concatenate(part)
+    if batches is None:  # nothing left to train: a finished run started again
+        batches = samples.map(lambda _index, sample: sample).batch(batch_size).take(0)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def gaussian_noise(images, noise_factor: float, seed):
+    """``images + noise_factor * N(0, 1)``, clipped to [0, 1]: the denoising lab's corruption.
+
+    Stateless, so the same ``seed`` gives the same noise on every rank and after a requeue.
+    """
+    import tensorflow as tf
+
+    noise = tf.random.stateless_normal(tf.shape(images), seed=seed, dtype=images.dtype)
+    return tf.clip_by_value(images + noise_factor * noise, 0.0, 1.0)
 
 
 def add_noise(images, stddev: float = 0.5, seed: int = 0, clip: tuple[float, float] = (0.0, 1.0)):
-    """Gaussian noise for the denoising labs: a fixed seed gives the same noisy copy every time."""
+    """NumPy Gaussian noise for a fixed noisy copy (the denoising lab's test set): same seed, same copy."""
     import numpy as np
 
     rng = np.random.default_rng(seed)

@@ -1,0 +1,118 @@
+"""Horovod data parallelism: Keras' ``fit`` on each rank's shard, gradients averaged in the optimizer.
+
+``horovod.tensorflow.keras`` is not used: under Keras 3 its ``DistributedOptimizer`` trains
+without averaging anything, and its callbacks fail on Keras 3 variables (horovod/horovod#4290,
+measured in ``shared/FACTS.md``). Instead, with plain ``horovod.tensorflow``:
+
+* the optimizer's ``apply`` first averages the gradients over all ranks (``averaging_optimizer``),
+  which catches every update of any ``train_step``, the model's own or a custom one;
+* rank 0's weights are broadcast when training begins, and each epoch's logs are averaged;
+* after every step the ranks sum their "I was signalled" votes, so all stop together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench import preemption
+from workbench.distribute import DistributionError, horovod_env_from_slurm
+from workbench.strategies.base import Strategy
+
+
+def import_horovod():
+    try:
+        import horovod.tensorflow as hvd
+    except ImportError as error:
+        raise DistributionError(
+            f"--strategy horovod needs Horovod, which is not importable here ({error}). Build it "
+            "once with `scripts/build_horovod.sh` (Horovod 0.28.1 against TF 2.21), then retry."
+        ) from None
+    return hvd
+
+
+def averaging_optimizer(optimizer, hvd):
+    """A copy of ``optimizer`` whose ``apply`` first averages the gradients over all ranks.
+
+    Keras 3's ``apply_gradients`` calls ``apply``, so overriding it here catches every update of
+    ``fit``'s own ``train_step``: loss tracking, metrics and loss scaling stay Keras'.
+    """
+    base = type(optimizer)
+
+    class HorovodAveraging(base):
+        def apply(self, grads, trainable_variables=None):
+            grads = list(grads)
+            dense = [i for i, g in enumerate(grads) if g is not None]
+            averaged = hvd.grouped_allreduce([grads[i] for i in dense], op=hvd.Average)
+            for i, gradient in zip(dense, averaged, strict=True):
+                grads[i] = gradient
+            return super().apply(grads, trainable_variables)
+
+    HorovodAveraging.__name__ = f"HorovodAveraging{base.__name__}"
+    return HorovodAveraging.from_config(optimizer.get_config())
+
+
+def horovod_callbacks(hvd):
+    """Broadcast rank 0's initial weights; average epoch logs (runs before History and progress);
+    stop every rank at the same step once any rank was signalled."""
+    import keras
+
+    class BroadcastInitialWeights(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            for index, variable in enumerate(self.model.variables):
+                variable.assign(hvd.broadcast(variable.value, root_rank=0, name=f"initial_{index}"))
+
+    class AverageEpochLogs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for key in sorted(logs or {}):
+                logs[key] = float(hvd.allreduce(np.float64(logs[key]), op=hvd.Average,
+                                                name=f"epoch_{key}"))
+
+    def any_rank(signalled_here: bool) -> bool:
+        return int(hvd.allreduce(np.int32(signalled_here), op=hvd.Sum, name="stop_vote")) > 0
+
+    return [BroadcastInitialWeights(), AverageEpochLogs(), preemption.stop_on_signal(any_rank)]
+
+
+class Horovod(Strategy):
+    name, summary = "horovod", "one Horovod rank per SLURM task or horovodrun slot, one GPU each"
+
+    @classmethod
+    def setup(cls, *, cpu_replicas: int = 0) -> Strategy:
+        import os
+
+        hvd = import_horovod()
+        if "HOROVOD_RANK" not in os.environ and "HOROVOD_GLOO_RENDEZVOUS_ADDR" in os.environ:
+            os.environ.update(horovod_env_from_slurm())  # a rank started by srun, not horovodrun
+        hvd.init()
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:  # one GPU per rank: each process sees only its own
+            tf.config.set_visible_devices(gpus[hvd.local_rank() % len(gpus)], "GPU")
+        return cls(None, rank=hvd.rank(), size=hvd.size(), replicas=hvd.size())
+
+    def prepare_optimizer(self, optimizer):
+        return averaging_optimizer(optimizer, import_horovod())
+
+    def fit(self, model, task, train, validation, *, epochs, batch_size, callbacks=(), verbose=2, seed=0,
+            initial_epoch=0) -> dict:
+        """``fit`` on this rank's shard, gradients averaged over ranks; weights stay identical.
+
+        Shards are cut to equal length, so every rank takes the same number of steps: a rank with
+        one step more would wait forever in an all-reduce the others never join.
+        """
+        from workbench.data import epoch_batches
+
+        hvd = import_horovod()
+        if not type(model.optimizer).__name__.startswith("HorovodAveraging"):
+            raise TypeError("compile the model with strategy.prepare_optimizer(optimizer) under Horovod; "
+                            "otherwise each rank trains alone and the weights drift apart")
+        x, y = train
+        per_rank = len(x) // self.size
+        batches = epoch_batches(x, y, batch_size=batch_size, seed=seed, epochs=range(initial_epoch, epochs),
+                                pair=task.pair, shard=self.shard)
+        history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
+                            steps_per_epoch=-(-per_rank // batch_size), validation_data=validation,
+                            callbacks=horovod_callbacks(hvd) + list(callbacks),
+                            verbose=verbose if self.is_chief else 0)
+        return history.history
