@@ -41,7 +41,8 @@ class Option:
         try:
             converted = self.kind(value)
         except (TypeError, ValueError):
-            raise OptionError(f"{where}: {self.name} = {value!r} is not a {self.kind.__name__}") from None
+            raise OptionError(f"{where}: {self.name} = {value!r}, expected a value of type "
+                              f"{self.kind.__name__}") from None
         if self.choices is not None and converted not in self.choices:
             raise OptionError(f"{where}: {self.name} = {value!r}; choose one of: {', '.join(self.choices)}")
         return converted
