@@ -37,10 +37,10 @@ def test_options_precedence_defaults_config_env_flags(tmp_path, monkeypatch):
     config = tmp_path / "lab.toml"
     config.write_text('epochs = 3\nbatch-size = 64\nlog_dir = "from-config"\n')
     options = lab_options.resolve(recipe, ["--config", str(config)])
-    assert (options["epochs"], options["batch_size"], options["log_dir"]) == (3, 64, "from-config")
+    assert (options["epochs"], options["batch_size"], str(options["log_dir"])) == (3, 64, "from-config")
     monkeypatch.setenv("WORKBENCH_LOGS", "from-env")
     options = lab_options.resolve(recipe, ["--config", str(config)])
-    assert options["log_dir"] == "from-env"
+    assert str(options["log_dir"]) == "from-env"
     flags = ["--config", str(config), "--log-dir", "flag", "--epochs", "5"]
     options = lab_options.resolve(recipe, flags)
     assert (str(options["log_dir"]), options["epochs"]) == ("flag", 5)
