@@ -126,13 +126,13 @@ def untrained_loss(lab, real_data) -> float:
 def quick_result_is_sound(lab, result, real_data):
     if result["task"] in ("classify", "classify_mc_dropout"):
         assert result["test_accuracy"] > 0.6
-    if result["task"] == "classify_mc_dropout":  # measured: 0.999 vs 0.70
+    if result["task"] == "classify_mc_dropout":  # measured: 1.000 vs 0.750
         assert result["test_confident_decile_accuracy"] > result["test_uncertain_decile_accuracy"] + 0.1
-    if result["task"] in ("reconstruct", "denoise"):  # measured: about 0.25 vs 0.69 untrained
+    if result["task"] in ("reconstruct", "denoise"):  # measured: 0.228 vs 0.696, 0.164 vs 0.676
         assert result["test_loss"] < 0.6 * untrained_loss(lab, real_data)
-    if result["task"] == "denoise":  # measured: about 15 dB vs 11 dB
+    if result["task"] == "denoise":  # measured: 14.6 dB vs 11.0 dB
         assert result["test_psnr"] > result["test_psnr_noisy"] + 2.0
-    if result["task"] == "vae":
+    if result["task"] == "vae":  # measured: 211.5 vs 543.4 untrained
         assert result["test_kl_loss"] > 0 and result["test_loss"] < 0.5 * untrained_loss(lab, real_data)
 
 

@@ -50,7 +50,7 @@ class Option:
 
 def lab_options(recipe) -> list[Option]:
     """Every option of ``recipe``'s lab: the common ones, its model knobs, its task's settings."""
-    from workbench import strategies, tasks, training
+    from workbench import strategies, training
 
     return [
         Option("model", str, recipe.models[0], "which of this lab's models to train", recipe.models),
@@ -79,7 +79,7 @@ def lab_options(recipe) -> list[Option]:
         Option("sweep", Path, None, "sweep TOML file (sweeps/): run one of its grid points"),
         Option("point", int, None, "with --sweep: which grid point (0-based)"),
         *recipe.hparams,
-        *tasks.get(recipe.task).options,
+        *recipe.task_class.options,
     ]
 
 
