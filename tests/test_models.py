@@ -91,3 +91,32 @@ def test_notebook_models_match_the_registry(lab):
         assert checks.model(model, name)
     for model, name in zip(unnamed, names, strict=False):
         assert checks.model(model, name)
+
+
+def test_vae_notebook_matches_the_package():
+    """Lab 09's notebook writes the VAE's classes and sub-models itself (the API it teaches); the
+    batch lab builds ``workbench.vae``'s: the same layers, the same parameter count."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from keras import ops
+
+    from workbench import vae
+
+    notebook = nbformat.read(ROOT / "solutions" / "09_vae.ipynb", as_version=4)
+    namespace = {"keras": keras, "ops": ops, "tf": tf, "np": np,
+                 "x_train": np.zeros((128, 28, 28, 1), "float32")}  # the cell after the class uses it
+    defining = ("class Sampling", "keras.Model(", "class VAE")
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and any(marker in cell.source for marker in defining):
+            code = "\n".join(line for line in cell.source.splitlines()
+                             if ".summary()" not in line and not line.startswith("print("))
+            exec(compile(code, "09_vae.ipynb", "exec"), namespace)  # instructors' own notebook
+    for mine, theirs in ((namespace["encoder"], vae.encoder()), (namespace["decoder"], vae.decoder())):
+        kinds = [type(layer).__name__ for layer in mine.layers]
+        assert kinds == [type(layer).__name__ for layer in theirs.layers]
+        for layer, reference in zip(mine.layers, theirs.layers, strict=True):
+            assert checks.layer_fields(layer) == checks.layer_fields(reference), (layer.name, reference.name)
+    taught = namespace["VAE"](namespace["encoder"], namespace["decoder"])
+    taught.build((None, 28, 28, 1))
+    assert taught.count_params() == models.build("mnist_vae").count_params() == PARAMETERS["mnist_vae"]
