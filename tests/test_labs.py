@@ -108,6 +108,13 @@ def test_run_directories_never_collide(monkeypatch, tmp_path):
     assert settings.run_dir("x", tmp_path).name.endswith(f"pid{os.getpid()}")
 
 
+def image_tags(folder) -> set[str]:
+    import tensorflow as tf
+
+    return {value.tag for path in folder.glob("events.out.tfevents.*")
+            for event in tf.compat.v1.train.summary_iterator(str(path)) for value in event.summary.value}
+
+
 def untrained_loss(lab, real_data) -> float:
     """The lab's test loss before any training: the baseline learning must beat."""
     from workbench import data, models, training
@@ -152,6 +159,9 @@ def test_lab_runs_in_quick_mode_and_writes_its_run_directory(lab, real_data, tmp
     quick_epochs = min(settings.QUICK_EPOCHS, recipes.get(lab).epochs)  # lab 06: one epoch
     assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + quick_epochs
     assert list((run_dir / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    # the task's pictures: predictions for classifiers, reconstruction grids for autoencoders
+    expected = "test samples" if result["task"].startswith("classify") else "reconstructions"
+    assert any(tag.startswith(expected) for tag in image_tags(run_dir / "tensorboard" / "images"))
 
 
 @pytest.mark.slow
