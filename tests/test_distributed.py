@@ -87,6 +87,22 @@ def test_horovod_rank_variables_from_slurm_follow_block_distribution():
     assert distribute.horovod_hosts(env) == "g1:2,g2:2"
 
 
+def test_a_node_name_resolving_to_loopback_is_refused_for_a_multi_node_job(monkeypatch):
+    import socket
+
+    monkeypatch.delenv("WORKBENCH_HOROVOD_IFACE", raising=False)
+    monkeypatch.setattr(socket, "gethostbyname", lambda name: "127.0.1.1")
+    with pytest.raises(distribute.DistributionError, match="loopback address the other 1 node.*"
+                                                           "WORKBENCH_HOROVOD_IFACE"):
+        distribute.rendezvous_address(2)
+    assert distribute.rendezvous_address(1)[0] == "127.0.1.1"  # one node: loopback is fine
+    monkeypatch.setenv("WORKBENCH_HOROVOD_IFACE", "lo")
+    assert distribute.rendezvous_address(2) == ("127.0.0.1", "lo")
+    monkeypatch.setenv("WORKBENCH_HOROVOD_IFACE", "ib7")
+    with pytest.raises(distribute.DistributionError, match="IFACE=ib7: .*its interfaces: lo"):
+        distribute.rendezvous_address(2)
+
+
 def test_multiworker_outside_slurm_says_how_to_start_it():
     with pytest.raises(distribute.DistributionError, match="start it with `srun`"):
         distribute.tf_config_from_slurm({})

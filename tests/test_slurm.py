@@ -1,4 +1,6 @@
-"""The real slurm/*.sbatch scripts, submitted to a real single-node SLURM (scripts/local_slurm.sh)."""
+"""The real slurm/*.sbatch scripts, submitted to a real SLURM (scripts/local_slurm.sh): partition
+"debug" is this machine, partition "twonode" two nodes in network namespaces, where the
+multi-worker and Horovod jobs run across nodes as on a cluster."""
 
 from __future__ import annotations
 
@@ -24,6 +26,19 @@ def slurm():
         if os.environ.get("CI"):
             pytest.fail("SLURM is not running: .ci/run starts it with scripts/local_slurm.sh start")
         pytest.skip("no SLURM here (scripts/local_slurm.sh start)")
+
+
+@pytest.fixture(scope="module")
+def two_nodes(slurm):
+    """Partition "twonode": n1 and n2, each a slurmd in its own network namespace with its own
+    hostname and address (scripts/netns_nodes.sh, started by scripts/local_slurm.sh)."""
+    shown = subprocess.run(["sinfo", "-h", "-N", "-p", "twonode", "-o", "%N %T"], capture_output=True,
+                           text=True).stdout.split("\n")
+    if sum(1 for line in shown if line.split()[1:] and line.split()[1] in ("idle", "mixed")) < 2:
+        message = "no two-node partition (scripts/local_slurm.sh start makes one where netns work)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture
@@ -67,24 +82,23 @@ def max_difference(folder) -> float:
     return max(float(np.abs(a[key] - b[key]).max()) for key in a.files)
 
 
-def test_horovod_job_two_tasks_identical_weights(slurm, job_env, tmp_path):
-    if subprocess.run([sys.executable, "-c", "import horovod.tensorflow"]).returncode:
+@pytest.mark.parametrize("script", ["horovod.sbatch", "multiworker.sbatch"])
+def test_job_trains_across_two_nodes_with_identical_weights(two_nodes, job_env, tmp_path, script):
+    """The real job scripts, unmodified, on two nodes with their own addresses: one rank per node,
+    TF_CONFIG and Horovod's rendezvous on the nodes' real addresses, identical weights."""
+    horovod_missing = subprocess.run([sys.executable, "-c", "import horovod.tensorflow"]).returncode
+    if script == "horovod.sbatch" and horovod_missing:
         pytest.fail("Horovod is not built: scripts/build_horovod.sh")
-    job = submit("horovod.sbatch", job_env, tmp_path, "--ntasks=2",
+    job = submit(script, {**job_env, "WORKBENCH_PARTITION": "twonode"}, tmp_path,
                  lab_args=["--dump-weights", str(tmp_path / "w")])
     assert wait(job) == ["COMPLETED"], outputs(tmp_path)[-4000:]
     assert max_difference(tmp_path / "w") == 0.0
     log = outputs(tmp_path)
-    assert "2 replica(s), strategy horovod" in log and log.count("test accuracy") == 1
-    assert "<stdout>" not in log  # ranks started by srun, not by horovodrun
-
-
-def test_multiworker_job_two_workers_identical_weights(slurm, job_env, tmp_path):
-    job = submit("multiworker.sbatch", job_env, tmp_path, "--nodes=1", "--ntasks-per-node=2",
-                 lab_args=["--dump-weights", str(tmp_path / "w")])
-    assert wait(job) == ["COMPLETED"], outputs(tmp_path)[-4000:]
-    assert max_difference(tmp_path / "w") == 0.0
-    assert "2 replica(s), strategy multiworker" in outputs(tmp_path)
+    strategy = script.split(".")[0]
+    assert "(nodes: n[1-2], tasks: 2" in log and f"2 replica(s), strategy {strategy}" in log
+    assert log.count("test accuracy") == 1 and "<stdout>" not in log  # rank 0 reports; srun, not horovodrun
+    if strategy == "horovod":
+        assert "Horovod rendezvous at 10.77.0.11:" in log and "ranks talk over eth0" in log
 
 
 def test_sweep_array_runs_each_grid_point(slurm, job_env, tmp_path):
@@ -123,16 +137,15 @@ def test_job_at_its_time_limit_checkpoints_requeues_and_ends_like_an_uninterrupt
     assert max(float(np.abs(a[k] - b[k]).max()) for k in a.files) == 0.0
 
 
-@pytest.mark.parametrize("script, options", [("horovod.sbatch", ["--ntasks=2"]),
-                                             ("multiworker.sbatch", ["--nodes=1", "--ntasks-per-node=2"])])
-def test_multi_rank_job_signalled_stops_requeues_and_resumes(slurm, job_env, tmp_path, script, options):
+@pytest.mark.parametrize("script", ["horovod.sbatch", "multiworker.sbatch"])
+def test_multi_rank_job_signalled_stops_requeues_and_resumes(two_nodes, job_env, tmp_path, script):
     """The time-limit signal, sent by hand once an epoch is done (``scancel --batch --signal``
     is what ``--signal=B:USR1`` does): srun passes it on, every rank stops at the same step, the
     job requeues itself, and the next incarnation resumes and ends with identical weights."""
     horovod_missing = subprocess.run([sys.executable, "-c", "import horovod.tensorflow"]).returncode
     if script == "horovod.sbatch" and horovod_missing:
         pytest.fail("Horovod is not built: scripts/build_horovod.sh")
-    job = submit(script, job_env, tmp_path, *options,
+    job = submit(script, {**job_env, "WORKBENCH_PARTITION": "twonode"}, tmp_path,
                  lab_args=["--epochs", "6", "--dump-weights", str(tmp_path / "w")])
     deadline = time.time() + 300
     while not list((tmp_path / "logs").rglob("backup/state.npz")) and time.time() < deadline:

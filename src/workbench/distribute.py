@@ -129,25 +129,51 @@ def horovod_env_from_slurm(env: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def rendezvous_address(nodes_in_job: int) -> tuple[str, str]:
+    """The address (and its network interface) at which the other nodes of the job reach this one.
+
+    ``WORKBENCH_HOROVOD_IFACE`` names the interface outright (e.g. ``ib0`` where the node's name
+    points at a management network); otherwise it is the address the node's own name resolves to.
+    A name resolving to loopback reaches nobody else: for a job on several nodes that is an error.
+    """
+    import socket
+
+    import psutil
+
+    interfaces = {name: [a.address for a in found if a.family == socket.AF_INET]
+                  for name, found in psutil.net_if_addrs().items()}
+    shown = ", ".join(f"{name} {' '.join(addresses)}" for name, addresses in interfaces.items() if addresses)
+    iface = settings.horovod_iface()
+    if iface:
+        if not interfaces.get(iface):
+            raise DistributionError(f"WORKBENCH_HOROVOD_IFACE={iface}: node {socket.gethostname()} has no "
+                                    f"IPv4 address on that interface; its interfaces: {shown}")
+        return interfaces[iface][0], iface
+    hostname = socket.gethostname()
+    address = socket.gethostbyname(hostname)
+    if address.startswith("127.") and nodes_in_job > 1:
+        raise DistributionError(
+            f"this node's name {hostname!r} resolves to {address}, a loopback address the other "
+            f"{nodes_in_job - 1} node(s) of the job cannot reach. Set WORKBENCH_HOROVOD_IFACE in "
+            f"slurm/site.sh to the interface the nodes reach each other on (this node has: {shown}).")
+    iface = next((name for name, addresses in interfaces.items() if address in addresses), "lo")
+    return address, iface
+
+
 def horovod_rendezvous() -> tuple[int, str, str]:
     """Start Horovod's Gloo rendezvous server for this job's tasks; return (port, address, iface).
 
     This is the part of ``horovodrun`` that ``srun`` lacks: with it, ``srun`` can start the ranks
     directly, one task per GPU, on every node of the job.
     """
-    import socket
-
-    import psutil
     from horovod.runner.common.util.hosts import get_host_assignments, parse_hosts
     from horovod.runner.http.http_server import RendezvousServer
 
+    hosts = horovod_hosts()
+    address, iface = rendezvous_address(len(hosts.split(",")))
     server = RendezvousServer(False)
     port = server.start()
-    server.init(get_host_assignments(parse_hosts(horovod_hosts()), int(os.environ["SLURM_NTASKS"])))
-    address = socket.gethostbyname(socket.gethostname())
-    iface = settings.horovod_iface() or next(
-        (name for name, addresses in psutil.net_if_addrs().items()
-         if any(a.address == address for a in addresses)), "lo")
+    server.init(get_host_assignments(parse_hosts(hosts), int(os.environ["SLURM_NTASKS"])))
     return port, address, iface
 
 
@@ -156,9 +182,14 @@ def _main(argv: list[str]) -> None:
     if argv == ["horovod-hosts"]:
         print(horovod_hosts())
     elif argv == ["horovod-rendezvous"]:
+        import sys
         import time
 
-        port, address, iface = horovod_rendezvous()
+        try:
+            port, address, iface = horovod_rendezvous()
+        except DistributionError as error:
+            print(f"workbench: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
         print(f"HOROVOD_GLOO_RENDEZVOUS_ADDR={address} HOROVOD_GLOO_RENDEZVOUS_PORT={port} "
               f"HOROVOD_GLOO_IFACE={iface} HOROVOD_CONTROLLER=gloo HOROVOD_CPU_OPERATIONS=gloo", flush=True)
         while True:  # serve until the job script stops us
