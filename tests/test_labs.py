@@ -131,8 +131,8 @@ def untrained_loss(lab, real_data) -> float:
 # What each lab must show after quick mode's 2 epochs on the fixed 5,000-image subset of the real
 # data (the figures measured on 2026-11-23 are in the comments): learning happened, by a margin.
 def quick_result_is_sound(lab, result, real_data):
-    if result["task"] in ("classify", "classify_mc_dropout"):
-        assert result["test_accuracy"] > 0.6
+    if result["task"] in ("classify", "classify_mc_dropout"):  # the floor a notebook's check uses too
+        assert result["test_accuracy"] >= recipes.get(lab).quick_target
     if result["task"] == "classify_mc_dropout":  # measured: 1.000 vs 0.750
         assert result["test_confident_decile_accuracy"] > result["test_uncertain_decile_accuracy"] + 0.1
     if result["task"] in ("reconstruct", "denoise"):  # measured: 0.228 vs 0.696, 0.164 vs 0.676

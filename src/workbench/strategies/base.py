@@ -60,6 +60,11 @@ class Strategy:
         """Rank 0 logs and checkpoints into the run directory; the other ranks write nothing."""
         return logging(run_dir) if self.is_chief else []
 
+    def training_batches(self, x, y, task, *, batch_size: int, seed: int, epochs: range):
+        """What this rank reads in ``epochs``: the batches ``fit`` trains on (``batch_size`` per
+        replica). Tests read it to prove the ranks' shards are disjoint and cover the data."""
+        raise NotImplementedError
+
     def fit(self, model, task, train, validation, *, epochs: int, batch_size: int, callbacks=(),
             verbose=2, seed: int = 0, initial_epoch: int = 0) -> dict:
         """Train ``model`` (compiled in ``scope()``) on ``train = (x, y)``; return the history dict.
@@ -72,14 +77,19 @@ class Strategy:
 class KerasFit(Strategy):
     """Strategies that Keras' ``model.fit`` trains as it is."""
 
-    def fit(self, model, task, train, validation, *, epochs, batch_size, callbacks=(), verbose=2, seed=0,
-            initial_epoch=0) -> dict:
+    def training_batches(self, x, y, task, *, batch_size, seed, epochs):
+        """Global batches (per-replica batch x replicas); Keras splits each among the replicas."""
         from workbench.data import epoch_batches
 
+        return epoch_batches(x, y, batch_size=self.global_batch(batch_size), seed=seed, epochs=epochs,
+                             pair=task.pair)
+
+    def fit(self, model, task, train, validation, *, epochs, batch_size, callbacks=(), verbose=2, seed=0,
+            initial_epoch=0) -> dict:
         x, y = train
         global_batch = self.global_batch(batch_size)
-        batches = epoch_batches(x, y, batch_size=global_batch, seed=seed, epochs=range(initial_epoch, epochs),
-                                pair=task.pair)
+        batches = self.training_batches(x, y, task, batch_size=batch_size, seed=seed,
+                                        epochs=range(initial_epoch, epochs))
         history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
                             steps_per_epoch=-(-len(x) // global_batch), validation_data=validation,
                             callbacks=[preemption.stop_on_signal(), *callbacks], verbose=verbose)

@@ -30,19 +30,22 @@ def import_horovod():
     return hvd
 
 
-def averaging_optimizer(optimizer, hvd):
+def averaging_optimizer(optimizer, hvd, op=None):
     """A copy of ``optimizer`` whose ``apply`` first averages the gradients over all ranks.
 
     Keras 3's ``apply_gradients`` calls ``apply``, so overriding it here catches every update of
-    ``fit``'s own ``train_step``: loss tracking, metrics and loss scaling stay Keras'.
+    ``fit``'s own ``train_step``: loss tracking, metrics and loss scaling stay Keras'. ``op`` is
+    how the ranks' gradients are combined: ``hvd.Average`` (data parallelism, the default), or
+    ``hvd.Sum`` for the tests' control, which must then differ from one process's step.
     """
     base = type(optimizer)
+    op = hvd.Average if op is None else op
 
     class HorovodAveraging(base):
         def apply(self, grads, trainable_variables=None):
             grads = list(grads)
             dense = [i for i, g in enumerate(grads) if g is not None]
-            averaged = hvd.grouped_allreduce([grads[i] for i in dense], op=hvd.Average)
+            averaged = hvd.grouped_allreduce([grads[i] for i in dense], op=op)
             for i, gradient in zip(dense, averaged, strict=True):
                 grads[i] = gradient
             return super().apply(grads, trainable_variables)
@@ -94,6 +97,13 @@ class Horovod(Strategy):
     def prepare_optimizer(self, optimizer):
         return averaging_optimizer(optimizer, import_horovod())
 
+    def training_batches(self, x, y, task, *, batch_size, seed, epochs):
+        """Every size-th sample from this rank's index on, all shards cut to the same length."""
+        from workbench.data import epoch_batches
+
+        return epoch_batches(x, y, batch_size=batch_size, seed=seed, epochs=epochs, pair=task.pair,
+                             shard=self.shard)
+
     def fit(self, model, task, train, validation, *, epochs, batch_size, callbacks=(), verbose=2, seed=0,
             initial_epoch=0) -> dict:
         """``fit`` on this rank's shard, gradients averaged over ranks; weights stay identical.
@@ -101,16 +111,14 @@ class Horovod(Strategy):
         Shards are cut to equal length, so every rank takes the same number of steps: a rank with
         one step more would wait forever in an all-reduce the others never join.
         """
-        from workbench.data import epoch_batches
-
         hvd = import_horovod()
         if not type(model.optimizer).__name__.startswith("HorovodAveraging"):
             raise TypeError("compile the model with strategy.prepare_optimizer(optimizer) under Horovod; "
                             "otherwise each rank trains alone and the weights drift apart")
         x, y = train
         per_rank = len(x) // self.size
-        batches = epoch_batches(x, y, batch_size=batch_size, seed=seed, epochs=range(initial_epoch, epochs),
-                                pair=task.pair, shard=self.shard)
+        batches = self.training_batches(x, y, task, batch_size=batch_size, seed=seed,
+                                        epochs=range(initial_epoch, epochs))
         history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
                             steps_per_epoch=-(-per_rank // batch_size), validation_data=validation,
                             callbacks=horovod_callbacks(hvd) + list(callbacks),

@@ -58,6 +58,17 @@ class MultiWorker(Strategy):
         is a collective operation here), so the others write to a scratch folder nobody reads."""
         return logging(run_dir if self.is_chief else run_dir / "scratch" / f"worker{self.rank}")
 
+    def training_batches(self, x, y, task, *, batch_size, seed, epochs):
+        """This worker's shard of ``epochs``, as per-replica batches of a distributed dataset: each
+        worker reads every num_workers-th sample (``distribute_datasets_from_function``). Shards
+        are cut to one length, so the last, smaller batch has the same size on every worker and
+        the mean over the replicas stays exact."""
+        from workbench.data import epoch_batches
+
+        return self.tf_strategy.distribute_datasets_from_function(
+            lambda context: epoch_batches(x, y, batch_size=self.global_batch(batch_size), seed=seed,
+                                          epochs=epochs, pair=task.pair, input_context=context))
+
     def fit(self, model, task, train, validation, *, epochs, batch_size, callbacks=(), verbose=2, seed=0,
             initial_epoch=0) -> dict:
         """Synchronous data-parallel training; every worker ends with the same weights.
@@ -73,13 +84,6 @@ class MultiWorker(Strategy):
 
         strategy = self.tf_strategy
         x, y = train
-        global_batch = self.global_batch(batch_size)
-
-        def epoch_dataset(epoch):
-            return strategy.distribute_datasets_from_function(
-                lambda context: epoch_batches(x, y, batch_size=global_batch, seed=seed,
-                                              epochs=range(epoch, epoch + 1), pair=task.pair,
-                                              input_context=context, drop_remainder=True))
 
         with strategy.scope():
             create_state(model, next(iter(epoch_batches(x[:8], None if y is None else y[:8], batch_size=8,
@@ -98,7 +102,8 @@ class MultiWorker(Strategy):
             model.reset_metrics()
             callback_list.on_epoch_begin(epoch)
             steps = 0
-            for batch in epoch_dataset(epoch):
+            for batch in self.training_batches(x, y, task, batch_size=batch_size, seed=seed,
+                                               epochs=range(epoch, epoch + 1)):
                 callback_list.on_train_batch_begin(steps)
                 if int(train_step(batch, tf.constant(int(preemption.signalled())))):
                     raise preemption.Preempted
