@@ -199,6 +199,8 @@ def test_signal_to_one_rank_stops_all_together_and_the_rerun_resumes_exactly(str
     straight_output = finish(start_ranks(strategy, [*common, "--run-name", "straight", "--dump-weights",
                                                     str(tmp_path / "straight")], env, tmp_path, script)[0])
     assert max_difference(tmp_path / "straight" / "rank0.npz", tmp_path / "straight" / "rank1.npz") == 0.0
+    straight_dir = next((tmp_path / "logs").glob("*/*/straight"))
+    assert not list(straight_dir.rglob("scratch")) and (straight_dir / "tensorboard").is_dir()  # one set
     assert "2 replica(s)" in straight_output
     assert straight_output.count(f"[{lab}] test ") == 1  # only rank 0 reports
 

@@ -20,6 +20,19 @@ from workbench import distribute, preemption
 from workbench.strategies.base import Strategy
 
 
+def remove_at_train_end(folder: Path):
+    """A Keras callback deleting ``folder`` once training ends (after the callbacks before it)."""
+    import shutil
+
+    import keras
+
+    class RemoveFolder(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return RemoveFolder()
+
+
 def create_state(model, first_batch) -> None:
     """Create every variable a training step touches (optimizer slots, metric totals) up front,
     in the strategy's cross-replica scope: variables cannot be created inside ``strategy.run``.
@@ -55,8 +68,17 @@ class MultiWorker(Strategy):
 
     def rank_callbacks(self, run_dir: Path, logging) -> list:
         """Every worker must take part in saving (reading a batch-norm statistic or a metric total
-        is a collective operation here), so the others write to a scratch folder nobody reads."""
-        return logging(run_dir if self.is_chief else run_dir / "scratch" / f"worker{self.rank}")
+        is a collective operation here), so the others write the same logs to a temporary folder
+        on their own node, removed when training ends: one run leaves one set of logs."""
+        if self.is_chief:
+            return logging(run_dir)
+        import atexit
+        import shutil
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix=f"workbench-worker{self.rank}-"))
+        atexit.register(shutil.rmtree, scratch, True)  # also after a stop on SIGUSR1
+        return [*logging(scratch), remove_at_train_end(scratch)]
 
     def training_batches(self, x, y, task, *, batch_size, seed, epochs):
         """This worker's shard of ``epochs``, as per-replica batches of a distributed dataset: each
