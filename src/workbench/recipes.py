@@ -27,9 +27,10 @@ class LabRecipe:
     reference: dict[str, float] = field(default_factory=dict)
     source: str = "lecture"
     # The task's headline figure a participant's run must reach to pass the notebook's check:
-    # after the full recipe, and after quick mode's few epochs on a small subset.
+    # after the full recipe, and after quick mode's few epochs on a small subset (set about five
+    # points under what quick mode measured, so a right answer passes and a broken one does not).
     full_target: float = 0.98
-    quick_target: float = 0.6
+    quick_target: float = 0.84
     # Knobs of this lab's models, each a flag and a hyperparameter a sweep can vary; passed to
     # the model builder.
     hparams: tuple[Option, ...] = ()
@@ -64,15 +65,16 @@ RECIPES: dict[str, LabRecipe] = {
         LabRecipe("02_mnist_cnn", "MNIST with a convolutional network", "mnist", "classify",
                   ("mnist_cnn", "mnist_cnn_deeper"), epochs=10, batch_size=32, reference=LECTURE_CNN_RESULT),
         LabRecipe("03_mnist_dropout", "Dropout against overfitting", "mnist", "classify",
-                  ("mnist_cnn_dropout",), epochs=10, batch_size=32),
+                  ("mnist_cnn_dropout",), epochs=10, batch_size=32, quick_target=0.88),  # measured 0.933
         LabRecipe("04_mnist_batchnorm", "Batch normalization", "mnist", "classify",
                   ("mnist_cnn_batchnorm", "mnist_cnn_bn_before_activation"),
-                  epochs=10, batch_size=32),
+                  # measured 0.855: batch statistics over 2 quick epochs lag (lab 04 explains why)
+                  epochs=10, batch_size=32, quick_target=0.75),
         # TensorBoard's HParams tutorial, which the lecture's table comes from: Fashion-MNIST,
         # one epoch, Keras' default batch (32) and the optimizers' default learning rates.
         LabRecipe("06_tensorboard", "TensorBoard: scalars, graphs, histograms, HParams, profiler",
                   "fashion_mnist", "classify", ("fashion_dense",), epochs=1, batch_size=32,
-                  full_target=0.75, quick_target=0.5, optimizer="adam",
+                  full_target=0.75, quick_target=0.6, optimizer="adam",  # quick: measured 0.696
                   hparams=(Option("num_units", int, 16, "width of the hidden layer"),
                            Option("dropout", float, 0.1, "dropout rate after the hidden layer"))),
         # Lecture 004's autoencoder tables; trained as keras-io's convolutional autoencoder is
