@@ -236,6 +236,70 @@ def test_compare_with_lecture_without_shared_keys_says_so():
     assert "no metric in both" in table
 
 
+# --------------------------------------------------------------------------- autoencoders and VAEs
+
+
+def test_reconstructions_one_row_per_kind_with_flat_images_made_square():
+    originals = np.random.default_rng(0).random((12, 784))
+    fig = plots.reconstructions([originals, originals[:, ::-1], originals.reshape(-1, 28, 28, 1)],
+                                ["original", "reversed", "square"], n=10)
+    assert len(image_axes(fig)) == 30
+    assert [fig.axes[row * 10].get_ylabel() for row in range(3)] == ["original", "reversed", "square"]
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), originals[0].reshape(28, 28))
+    np.testing.assert_allclose(fig.axes[10].images[0].get_array(), originals[0, ::-1].reshape(28, 28))
+    with pytest.raises(ValueError, match="2 titles"):
+        plots.reconstructions([originals] * 3, ["a", "b"])
+    with pytest.raises(ValueError, match="not square"):
+        plots.reconstructions([np.zeros((2, 10))], ["a"])
+
+
+def test_latent_scatter_colours_by_class():
+    z = np.random.default_rng(0).normal(size=(50, 2))
+    labels = np.arange(50) % 10
+    fig = plots.latent_scatter(z, labels)
+    dots = fig.axes[0].collections[0]
+    np.testing.assert_allclose(dots.get_offsets(), z)
+    np.testing.assert_array_equal(dots.get_array(), labels)
+    assert [tick.get_text() for tick in fig.axes[1].get_yticklabels()] == [str(i) for i in range(10)]
+    with pytest.raises(ValueError, match="50 latent points but 49 labels"):
+        plots.latent_scatter(z, labels[:49])
+
+
+def test_latent_grid_puts_growing_z0_right_and_growing_z1_up():
+    seen = []
+
+    def decoder(points):  # brightness encodes z[0] on the left half of each tile, z[1] on the right
+        seen.append(points)
+        tiles = np.zeros((len(points), 28, 28, 1))
+        tiles[:, :, :14, 0] = ((points[:, 0] + 2) / 4)[:, None, None]
+        tiles[:, :, 14:, 0] = ((points[:, 1] + 2) / 4)[:, None, None]
+        return tiles
+
+    fig = plots.latent_grid(decoder, n=5, span=2.0)
+    assert seen[0].shape == (25, 2) and seen[0].dtype == np.float32
+    picture = np.asarray(fig.axes[0].images[0].get_array())
+    assert picture.shape == (5 * 28, 5 * 28)
+    assert picture[0, 0] == 0.0 and picture[0, 4 * 28] == 1.0  # z[0]: -2 left, +2 right
+    assert picture[0, 20] == 1.0 and picture[4 * 28, 20] == 0.0  # z[1]: +2 top, -2 bottom
+
+
+# --------------------------------------------------------------------------- uncertainty
+
+
+def test_confidence_bars_one_bar_per_bin_most_confident_first():
+    rows = [{"bin": i + 1, "accuracy": accuracy} for i, accuracy in enumerate([1.0, 0.9, 0.5])]
+    fig = plots.confidence_bars(rows, title="MNIST")
+    bars = fig.axes[0].patches
+    assert [bar.get_height() for bar in bars] == [1.0, 0.9, 0.5]
+    assert [bar.get_x() + bar.get_width() / 2 for bar in bars] == pytest.approx([1, 2, 3])
+    assert fig.axes[0].get_title() == "MNIST"
+    both = plots.confidence_bars({"mnist": rows, "fashion": rows[::-1]})
+    assert len(both.axes[0].patches) == 6
+    assert [text.get_text() for text in both.axes[0].get_legend().get_texts()] == ["mnist", "fashion"]
+    with pytest.raises(ValueError, match="same number of bins"):
+        plots.confidence_bars({"a": rows, "b": rows[:2]})
+
+
 # --------------------------------------------------------------------------- cheap import
 
 

@@ -251,3 +251,269 @@ def hparams_sweep(results, grid: dict) -> bool:
         raise _fail(f"accuracy {bad[0].get('accuracy')} for {bad[0]}: was the model trained and evaluated "
                     "on the scaled test images?")
     return _passed(f"all {len(expected)} combinations trained and logged.")
+
+
+# --------------------------------------------------------------------------- labs 08-10
+
+def noisy_images(noisy, noise_factor: float = 0.4, count: int = 2000) -> bool:
+    """Check a denoising lab's corruption ``noisy(images)``: Gaussian noise of standard deviation
+    ``noise_factor`` with mean 0, clipped to [0, 1], fresh on every call.
+
+    Fed mid-grey images (0.5), where the clipping is easy to account for: the expected spread is
+    that of 0.5 + noise_factor * N(0, 1) clipped to [0, 1], so a missing factor, uniform noise or
+    a missing clip each show as their own number.
+    """
+    grey = np.full((count, 28, 28, 1), 0.5, "float32")
+    first = np.asarray(noisy(grey), "float64")
+    if first.shape != grey.shape:
+        raise _fail(f"noisy(images) returned shape {first.shape} for images of shape {grey.shape}: "
+                    "add noise of the images' own shape, tf.random.normal(tf.shape(images)).")
+    if np.isnan(first).any():
+        raise _fail("noisy(images) returned NaN: add noise_factor * tf.random.normal(...) to the images.")
+    if np.allclose(first, grey):
+        raise _fail("noisy(images) returned the images unchanged: add "
+                    "noise_factor * tf.random.normal(tf.shape(images)).")
+    if first.min() < 0.0 or first.max() > 1.0:
+        raise _fail(f"noisy pixels range over [{first.min():.2f}, {first.max():.2f}]: clip them back to "
+                    "[0, 1] with tf.clip_by_value(..., 0.0, 1.0), the range of the clean images.")
+    draws = 0.5 + np.random.default_rng(0).standard_normal(2_000_000)[:, None] * np.array([noise_factor, 1.0])
+    expected, unscaled = np.clip(draws, 0.0, 1.0).std(axis=0)
+    mean, std = first.mean(), first.std()
+    if abs(mean - 0.5) > 0.01:
+        raise _fail(f"the noisy grey images average {mean:.3f} instead of 0.5: the noise needs mean 0 "
+                    "(tf.random.normal, not tf.random.uniform).")
+    if abs(std - expected) > 0.01:
+        hint = ("the N(0, 1) noise is not multiplied by noise_factor" if abs(std - unscaled) < 0.01
+                else f"the noise should be noise_factor * N(0, 1) with noise_factor = {noise_factor:g}")
+        raise _fail(f"noise spread {std:.3f}, expected {expected:.3f} after clipping: {hint}.")
+    if np.array_equal(first, np.asarray(noisy(grey), "float64")):
+        raise _fail("two calls gave the same noise: draw it anew on every call (tf.random.normal without "
+                    "a fixed op seed), so every epoch sees each image with different noise.")
+    return _passed(f"noise with mean 0 and spread {std:.3f} (noise_factor {noise_factor:g}, clipped to "
+                   "[0, 1]), fresh on every call.")
+
+
+def noisy_pairs(dataset, clean, batch_size: int = 128) -> bool:
+    """Check a denoising ``tf.data`` pipeline: shuffled batches of (noisy input, clean target).
+
+    The model learns the map from its inputs to its targets, so the order inside the pair *is*
+    the lesson: (clean, noisy) trains a noise generator, (noisy, noisy) learns to copy the noise.
+    The targets are recognised as rows of ``clean`` (the clean training images), byte for byte.
+    """
+    batch = next(iter(dataset))
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise _fail("each element must be a pair (input, target): map every image x to "
+                    "(noisy(x), x) with .map(lambda x: (noisy(x), x)).")
+    inputs, targets = (np.asarray(part) for part in batch)
+    clean = np.asarray(clean)
+    if inputs.shape[1:] != clean.shape[1:] or targets.shape[1:] != clean.shape[1:]:
+        raise _fail(f"a batch holds inputs {inputs.shape} and targets {targets.shape}; expected "
+                    f"({batch_size}, {', '.join(map(str, clean.shape[1:]))}) each: batch the pairs "
+                    f"with .batch({batch_size}) after .map(...).")
+    if len(targets) != min(batch_size, len(clean)):
+        raise _fail(f"the first batch has {len(targets)} pairs, expected {batch_size}: .batch({batch_size}).")
+    known = {hash(row.tobytes()) for row in clean.astype(targets.dtype, copy=False)}
+    target_clean = all(hash(row.tobytes()) in known for row in targets)
+    input_clean = all(hash(row.tobytes()) in known for row in inputs.astype(targets.dtype, copy=False))
+    if input_clean and not target_clean:
+        raise _fail("the pair is the wrong way round: the input must be the noisy image and the target "
+                    "the clean one, (noisy(x), x).")
+    if input_clean:
+        raise _fail("the inputs are clean images: corrupt them, .map(lambda x: (noisy(x), x)).")
+    if not target_clean:
+        raise _fail("the targets are not the clean training images: the model must learn to give back "
+                    "x itself, (noisy(x), x), not a noisy copy.")
+    if np.array_equal(targets, clean[: len(targets)]):
+        raise _fail("the first batch is the first training images in order: shuffle before batching, "
+                    ".shuffle(len(x_train)) before .batch(...).")
+    return _passed(f"shuffled batches of {len(targets)} (noisy, clean) pairs; mean |noise| in the first "
+                   f"batch {np.abs(inputs - targets).mean():.3f}.")
+
+
+def sampling(layer, samples: int = 20_000) -> bool:
+    """Check a VAE's Sampling layer (the reparameterisation trick, z = mu + sigma * epsilon).
+
+    ``samples`` rows of z_mean = 2 and z_log_var = log(0.25) must give z with mean 2 and standard
+    deviation 0.5 = exp(0.5 * log(0.25)): the log-variance's half is the log of sigma. The usual
+    slips each give their own numbers: sigma taken as exp(z_log_var) (std 0.25), no epsilon (all
+    2), one epsilon for all rows or for all calls (a constant, or a fixed integer seed).
+    ``layer`` may be the layer or its class.
+    """
+    if isinstance(layer, type):
+        layer = layer()
+    z_mean = np.full((samples, 2), 2.0, "float32")
+    z_log_var = np.full((samples, 2), np.log(0.25), "float32")
+    first = np.asarray(layer([z_mean, z_log_var]), "float64")
+    if first.shape != z_mean.shape:
+        raise _fail(f"the layer returned shape {first.shape} for z_mean of shape {z_mean.shape}: "
+                    "one z per row and latent dimension, epsilon of shape ops.shape(z_mean).")
+    if np.isnan(first).any():
+        raise _fail("z contains NaN: sigma is exp(0.5 * z_log_var) (a log-variance can be negative, "
+                    "so no square root of it).")
+    if np.allclose(first, z_mean):
+        raise _fail("z equals z_mean: the random part is missing; add exp(0.5 * z_log_var) * epsilon with "
+                    "epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator).")
+    if first.std(axis=0).max() < 1e-6:
+        raise _fail("every row got the same z: epsilon is a constant or has one value for the whole "
+                    "batch; draw it with the shape of z_mean, keras.random.normal(ops.shape(z_mean), ...).")
+    if np.array_equal(first, np.asarray(layer([z_mean, z_log_var]), "float64")):
+        raise _fail("two calls drew the same epsilon: pass seed=self.seed_generator (a "
+                    "keras.random.SeedGenerator made in __init__), not a fixed integer seed.")
+    mean, std = first.mean(), first.std()
+    if abs(mean - 2.0) > 0.02:
+        hint = "z_mean is not added" if abs(mean) < 0.1 else "z should be z_mean + sigma * epsilon"
+        raise _fail(f"z averages {mean:.3f} for z_mean = 2: {hint}.")
+    slips = {0.25: "exp(z_log_var) is the variance; sigma is exp(0.5 * z_log_var)",
+             1.0: "epsilon is not multiplied by sigma = exp(0.5 * z_log_var)",
+             abs(np.log(0.25)): "z_log_var is the log of the variance, not sigma: use exp(0.5 * z_log_var)",
+             abs(0.5 * np.log(0.25)): "0.5 * z_log_var is log(sigma): take its exp"}
+    if abs(std - 0.5) > 0.02:
+        hint = next((why for value, why in slips.items() if abs(std - value) < 0.03),
+                    "sigma should be exp(0.5 * z_log_var)")
+        raise _fail(f"z has standard deviation {std:.3f} for z_log_var = log(0.25), expected 0.5: {hint}.")
+    return _passed(f"z = z_mean + exp(0.5 * z_log_var) * epsilon: mean {mean:.3f}, std {std:.3f} over "
+                   f"{samples:,} draws (expected 2 and 0.5).")
+
+
+def vae_encoder(encoder, latent_dim: int = 2, input_shape: tuple[int, ...] = (28, 28, 1)) -> bool:
+    """Compare a VAE encoder with keras-io's (``workbench.vae.encoder``) layer by layer, and check
+    that it outputs [z_mean, z_log_var, z], in that order, each of size ``latent_dim``."""
+    from workbench import vae
+
+    _require_model(encoder)
+    reference = vae.encoder(input_shape, latent_dim)
+    if len(encoder.outputs) != 3:
+        raise _fail(f"the encoder has {len(encoder.outputs)} output(s); it needs three: "
+                    "keras.Model(inputs, [z_mean, z_log_var, z]).")
+    for position, (mine, theirs) in enumerate(zip(encoder.layers, reference.layers, strict=False), 1):
+        if type(mine).__name__ != type(theirs).__name__ or layer_fields(mine) != layer_fields(theirs):
+            raise _fail(f"layer {position} should be {describe(theirs)}, yours is {describe(mine)}.")
+    if len(encoder.layers) != len(reference.layers):
+        raise _fail(f"your encoder has {len(encoder.layers)} layers, keras-io's {len(reference.layers)}: "
+                    "two Dense(latent_dim) heads on the Dense(16) features, then Sampling.")
+    makers = [type(output._keras_history[0]).__name__ for output in encoder.outputs]
+    if makers[:2] != ["Dense", "Dense"] or makers[2] == "Dense":
+        raise _fail(f"the outputs come from {makers}: list them as [z_mean, z_log_var, z], the two Dense "
+                    "heads first and the sampled z last (the VAE unpacks them in that order).")
+    if encoder.count_params() != reference.count_params():
+        raise _fail(f"your encoder has {encoder.count_params():,} parameters, keras-io's "
+                    f"{reference.count_params():,}.")
+    return _passed(f"encoder matches keras-io's: outputs [z_mean, z_log_var, z], "
+                   f"{encoder.count_params():,} parameters.")
+
+
+def _tiny_vae_parts(latent_dim: int = 2):
+    """A deterministic encoder (z = z_mean, no sampling) and decoder with fixed weights, so that a
+    VAE's loss can be compared exactly with the formula computed here."""
+    import keras
+
+    def init(seed):
+        return keras.initializers.RandomNormal(stddev=0.05, seed=seed)
+
+    inputs = keras.Input(shape=(28, 28, 1))
+    flat = keras.layers.Flatten()(inputs)
+    z_mean = keras.layers.Dense(latent_dim, kernel_initializer=init(1), bias_initializer=init(2))(flat)
+    z_log_var = keras.layers.Dense(latent_dim, kernel_initializer=init(3), bias_initializer=init(4))(flat)
+    encoder = keras.Model(inputs, [z_mean, z_log_var, z_mean])
+    latent = keras.Input(shape=(latent_dim,))
+    pixels = keras.layers.Dense(784, activation="sigmoid", kernel_initializer=init(5),
+                                bias_initializer=init(6))(latent)
+    decoder = keras.Model(latent, keras.layers.Reshape((28, 28, 1))(pixels))
+    return encoder, decoder
+
+
+def vae_loss(vae_model, batch: int = 16) -> bool:
+    """Check a VAE's ``loss_terms(images)``: binary cross-entropy summed over the pixels and the KL
+    divergence -0.5 * (1 + log_var - mean^2 - exp(log_var)) summed over the latent dimensions, each
+    averaged over the batch (keras-io's VAE). ``vae_model`` may be the class or an instance; its
+    class is given a deterministic encoder and decoder so that the expected values are exact."""
+    encoder, decoder = _tiny_vae_parts()
+    model = (vae_model if isinstance(vae_model, type) else type(vae_model))(encoder, decoder)
+    images = np.random.default_rng(0).random((batch, 28, 28, 1)).astype("float32")
+    terms = model.loss_terms(images)
+    if not isinstance(terms, dict) or not {"reconstruction_loss", "kl_loss"} <= set(terms):
+        raise _fail("loss_terms must return a dict {'reconstruction_loss': ..., 'kl_loss': ...}.")
+    values = {}
+    for name in ("reconstruction_loss", "kl_loss"):
+        value = np.asarray(terms[name], "float64")
+        if value.size != 1:
+            raise _fail(f"{name} has shape {value.shape}; it must be one number: average over the batch "
+                        "with ops.mean(...).")
+        values[name] = float(value.reshape(()))
+    z_mean, z_log_var, _ = (np.asarray(part, "float64") for part in encoder(images))
+    guess = np.clip(np.asarray(decoder(z_mean), "float64"), 1e-7, 1 - 1e-7)
+    bce = -(images * np.log(guess) + (1 - images) * np.log(1 - guess))
+    reconstruction = bce.sum(axis=(1, 2, 3)).mean()
+    kl = (-0.5 * (1 + z_log_var - z_mean ** 2 - np.exp(z_log_var))).sum(axis=1).mean()
+
+    def near(value, expected):
+        return np.isclose(value, expected, rtol=1e-3, atol=1e-5)
+
+    yours = values["reconstruction_loss"]
+    if not near(yours, reconstruction):
+        if near(yours, reconstruction / 784):
+            hint = ("the per-pixel cross-entropy is averaged over the image; sum it over the pixels, "
+                    "ops.sum(..., axis=(1, 2)), so it weighs against the KL term as keras-io's does")
+        elif near(yours, reconstruction * batch):
+            hint = "it is summed over the batch too; average over the batch with ops.mean"
+        else:
+            hint = ("use keras.losses.binary_crossentropy(images, reconstruction), summed over the "
+                    "pixels (axis=(1, 2)) and averaged over the batch")
+        raise _fail(f"reconstruction loss {yours:.4f}, expected {reconstruction:.4f}: {hint}.")
+    yours = values["kl_loss"]
+    if not near(yours, kl):
+        if near(yours, -kl):
+            hint = "the sign is wrong: the KL divergence is -0.5 * (1 + ...), never negative"
+        elif near(yours, kl / z_mean.shape[1]):
+            hint = "it is averaged over the latent dimensions; sum over them (axis=1), then average"
+        elif near(yours, kl * batch):
+            hint = "it is summed over the batch too; average over the batch with ops.mean"
+        else:
+            hint = ("kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)), summed over "
+                    "axis 1, averaged over the batch")
+        raise _fail(f"KL loss {yours:.4f}, expected {kl:.4f}: {hint}.")
+    return _passed(f"loss terms match keras-io's VAE: reconstruction {reconstruction:.2f} "
+                   f"(summed over 784 pixels), KL {kl:.4f} on a fixed test batch.")
+
+
+def mc_dropout(samples, mean, spread) -> bool:
+    """Check a Monte Carlo dropout loop: ``samples`` [T, n, classes] from T calls of
+    ``model(x, training=True)``, ``mean`` their average [n, classes] (rows summing to 1) and
+    ``spread`` [n], the standard deviation over the passes of the probability of the class the
+    mean picks (as ``workbench.uncertainty.mc_dropout`` computes it).
+
+    Passes that agree exactly mean dropout was off (``training=False``, or ``model.predict``),
+    and then there is no uncertainty to measure.
+    """
+    samples, mean, spread = (np.asarray(part, "float64") for part in (samples, mean, spread))
+    if samples.ndim != 3:
+        raise _fail(f"samples has shape {samples.shape}; stack the T passes with np.stack([...]) "
+                    "to get (T, n, classes).")
+    passes, count, classes = samples.shape
+    if passes < 2:
+        raise _fail(f"{passes} pass: uncertainty needs several (T = 30 in the lecture's method).")
+    if np.allclose(samples, samples[:1]):
+        raise _fail("all passes gave the same probabilities, so dropout was off: call "
+                    "model(x, training=True) to keep it on at inference.")
+    if mean.shape != (count, classes):
+        raise _fail(f"mean has shape {mean.shape}, expected ({count}, {classes}): average over the "
+                    "passes, samples.mean(axis=0).")
+    if not np.allclose(mean.sum(axis=-1), 1.0, atol=1e-4):
+        raise _fail("the rows of mean do not sum to 1: average the softmax probabilities of the passes.")
+    if not np.allclose(mean, samples.mean(axis=0), atol=1e-6):
+        raise _fail("mean is not the average of the passes: samples.mean(axis=0).")
+    if spread.shape != (count,):
+        raise _fail(f"spread has shape {spread.shape}, expected ({count},): one number per image, the "
+                    "standard deviation over the passes of the probability of the class the mean picks.")
+    chosen = mean.argmax(axis=-1)
+    expected = samples[:, np.arange(count), chosen].std(axis=0)
+    if not np.allclose(spread, expected, atol=1e-5):
+        if np.allclose(spread, samples.max(axis=-1).std(axis=0), atol=1e-5):
+            hint = "it follows each pass's own top class; take the class the mean picks, mean.argmax(-1)"
+        else:
+            hint = "samples[:, np.arange(n), mean.argmax(-1)].std(axis=0)"
+        raise _fail(f"spread is not the spread of the chosen class's probability over the passes: {hint}.")
+    if not spread.max() > 0:
+        raise _fail("every spread is 0: dropout was off in the passes (training=True).")
+    return _passed(f"{passes} passes over {count} images: mean probabilities sum to 1, spread from "
+                   f"{spread.min():.3f} to {spread.max():.3f} (median {np.median(spread):.3f}).")

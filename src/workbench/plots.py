@@ -455,3 +455,166 @@ def compare_with_lecture(ours: Mapping[str, Any], lecture: Mapping[str, Any]) ->
     )
     print(table)
     return table
+
+
+# --------------------------------------------------------------------------- autoencoders and VAEs
+
+
+def _as_images(images: Any) -> np.ndarray:
+    """Images as (n, h, w[, c]); flat vectors whose length is a square (784) become square images,
+    so a dense autoencoder's inputs and outputs can be shown without reshaping them first."""
+    array = np.asarray(images)
+    if array.ndim == 2:
+        side = math.isqrt(array.shape[1])
+        if side * side != array.shape[1]:
+            raise ValueError(f"flat images of length {array.shape[1]} are not square; reshape them first")
+        array = array.reshape(len(array), side, side)
+    return array
+
+
+def reconstructions(rows: Sequence[Any], titles: Sequence[str], n: int = 10) -> Figure:
+    """One row of ``n`` images per entry of ``rows``, labelled by ``titles``: the originals above
+    what a model made of them (e.g. original / reconstructed, or noisy / denoised / clean).
+
+    Column ``j`` of every row is the same test sample, so a reconstruction is always read directly
+    below its original. Flat 784-pixel rows (a dense autoencoder's) are shown as 28x28 images.
+    """
+    if len(rows) != len(titles):
+        raise ValueError(f"got {len(rows)} rows of images but {len(titles)} titles")
+    arrays = [_as_images(row) for row in rows]
+    if not arrays:
+        return _message_figure("no images")
+    count = min([int(n)] + [len(array) for array in arrays])
+    if count <= 0:
+        return _message_figure("no images")
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(arrays), count, figsize=(1.1 * count + 1.2, 1.2 * len(arrays)),
+                             squeeze=False)
+    for row, (array, title) in enumerate(zip(arrays, titles, strict=True)):
+        for column in range(count):
+            ax = axes[row, column]
+            pixels, cmap = _displayable(array[column])
+            ax.imshow(pixels, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        # A y-label, not a title: it stays beside its row however many rows there are.
+        axes[row, 0].set_ylabel(str(title), rotation=0, ha="right", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def latent_scatter(
+    z: Any,
+    labels: Any,
+    class_names: Sequence[str] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Scatter the first two latent coordinates of each sample, coloured by its class.
+
+    The labels are not used in training a VAE; colouring by them shows whether the encoder has
+    nevertheless put the digits of one kind near each other (clusters) and how much they overlap.
+    """
+    points = np.asarray(z, dtype=float)
+    if points.ndim != 2 or points.shape[1] < 2:
+        raise ValueError(f"z must have shape (n, 2) or wider, got {points.shape}")
+    ids = _class_ids(labels, "labels")
+    if len(ids) != len(points):
+        raise ValueError(f"got {len(points)} latent points but {len(ids)} labels")
+    plt = _pyplot()
+    owns_figure = ax is None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    else:
+        fig = ax.figure
+    num_classes = _class_count(None, ids, class_names=class_names)
+    cmap = plt.get_cmap("tab10" if num_classes <= 10 else "tab20", num_classes)
+    dots = ax.scatter(points[:, 0], points[:, 1], c=ids, cmap=cmap, vmin=-0.5,
+                      vmax=num_classes - 0.5, s=6, alpha=0.8)
+    colorbar = fig.colorbar(dots, ax=ax, ticks=range(num_classes))
+    colorbar.ax.set_yticklabels([_class_label(i, class_names) for i in range(num_classes)])
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.set_title(f"latent space of {len(points)} samples")
+    if owns_figure:
+        fig.tight_layout()
+    return fig
+
+
+def latent_grid(
+    decoder: Any, n: int = 15, span: float = 2.0, image_shape: Sequence[int] = (28, 28)
+) -> Figure:
+    """Decode an ``n`` x ``n`` grid of latent points evenly spaced over [-span, span]^2, as one image.
+
+    ``decoder`` is anything that maps an (n*n, 2) float32 array to images (a Keras decoder model).
+    As in keras-io's VAE example, z[0] grows to the right and z[1] upwards, so the picture lies
+    the same way as ``latent_scatter``.
+    """
+    values = np.linspace(-span, span, int(n))
+    z0, z1 = np.meshgrid(values, values[::-1])  # the top row has the largest z[1]
+    points = np.stack([z0.ravel(), z1.ravel()], axis=1).astype("float32")
+    decoded = np.asarray(decoder(points), dtype=float)
+    height, width = int(image_shape[0]), int(image_shape[1])
+    tiles = decoded.reshape(int(n), int(n), height, width)
+    picture = tiles.transpose(0, 2, 1, 3).reshape(int(n) * height, int(n) * width)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(np.clip(picture, 0.0, 1.0), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ticks = np.arange(int(n)) * width + width // 2
+    labels = [f"{value:.1f}" for value in values]
+    ax.set_xticks(ticks, labels, fontsize=7)
+    ax.set_yticks(np.arange(int(n)) * height + height // 2, labels[::-1], fontsize=7)
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.set_title(f"decoded latent grid, {int(n)} x {int(n)} points over [{-span:g}, {span:g}]\u00b2")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- uncertainty
+
+
+def confidence_bars(
+    rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]],
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Accuracy per confidence bin, most confident bin first (``uncertainty.accuracy_by_confidence``).
+
+    If the uncertainty means anything ("order coherence", lecture 000), the bars fall from left
+    to right. ``rows`` may also map a name to such a list (e.g. MNIST and Fashion-MNIST): the
+    bins are then drawn side by side, one colour per name.
+    """
+    groups = dict(rows) if isinstance(rows, Mapping) else {"": rows}
+    if not groups or not all(len(group) for group in groups.values()):
+        return _message_figure("no bins")
+    bins = len(next(iter(groups.values())))
+    if any(len(group) != bins for group in groups.values()):
+        raise ValueError("every group needs the same number of bins")
+    plt = _pyplot()
+    owns_figure = ax is None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * bins * len(groups) + 2), 4))
+    else:
+        fig = ax.figure
+    width = 0.8 / len(groups)
+    lowest = 1.0
+    for number, (name, group) in enumerate(groups.items()):
+        accuracies = [float(row["accuracy"]) for row in group]
+        lowest = min(lowest, *accuracies)
+        positions = np.arange(1, bins + 1) + (number - (len(groups) - 1) / 2) * width
+        bars = ax.bar(positions, accuracies, width=width, label=name or None)
+        ax.bar_label(bars, labels=[f"{value:.2f}" for value in accuracies], fontsize=7)
+    ax.set_xticks(range(1, bins + 1), [f"{number}" for number in range(1, bins + 1)])
+    ax.set_xlabel("confidence bin: 1 = smallest spread (most confident) ... "
+                  f"{bins} = largest spread (most uncertain)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(max(0.0, lowest - 0.1), 1.05)
+    ax.set_title(title or "accuracy by confidence")
+    if len(groups) > 1:
+        ax.legend()
+    ax.grid(True, axis="y", alpha=0.3)
+    if owns_figure:
+        fig.tight_layout()
+    return fig
