@@ -32,6 +32,20 @@ HPARAMS_METRICS = (("test_accuracy", None, "test accuracy"),
                    ("test_loss", None, "test loss"))
 
 
+def leaving_randomness_alone(model, call):
+    """``call()``, with the model's random-number state (dropout's, a VAE's sampling layer's) put
+    back afterwards. Summaries run on rank 0 only and outside the epoch's backup; if they drew
+    random numbers, rank 0's state would drift from the other ranks' and a resumed run would draw
+    differently from an uninterrupted one."""
+    states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+    saved = [np.asarray(v) for v in states]
+    try:
+        return call()
+    finally:
+        for variable, value in zip(states, saved, strict=True):
+            variable.assign(value)
+
+
 def image_samples(log_dir: Path | str, images, labels, class_names, count: int = 16):
     """A Keras callback writing ``count`` test images, guesses drawn in, once per epoch."""
     import keras
@@ -43,7 +57,8 @@ def image_samples(log_dir: Path | str, images, labels, class_names, count: int =
 
     class ImageSamples(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            guesses = np.asarray(self.model(chosen, training=False)).argmax(-1)
+            guesses = np.asarray(leaving_randomness_alone(
+                self.model, lambda: self.model(chosen, training=False))).argmax(-1)
             pictures = chosen.reshape(chosen.shape[:3] + (-1,))[..., :3]
             # A red bar along the bottom marks a wrong guess, a green one a right guess.
             marked = np.repeat(pictures, 3, axis=-1) if pictures.shape[-1] == 1 else pictures.copy()
@@ -79,7 +94,8 @@ def reconstruction_samples(log_dir: Path | str, inputs, targets, image_shape: tu
 
     class ReconstructionSamples(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            outputs = np.asarray(self.model(chosen, training=False))
+            outputs = np.asarray(leaving_randomness_alone(
+                self.model, lambda: self.model(chosen, training=False)))
             rows = [as_row(chosen), as_row(outputs)] + ([as_row(wanted)] if show_target else [])
             picture = np.clip(np.concatenate(rows, axis=0), 0.0, 1.0)[None]
             caption = "rows: input, output" + (", target" if show_target else "")
@@ -101,7 +117,7 @@ def op_graph(log_dir: Path | str, sample):
         def on_train_begin(self, logs=None):
             forward = tf.function(lambda x: self.model(x, training=False))
             tf.summary.trace_on(graph=True, profiler=False)
-            forward(sample)
+            leaving_randomness_alone(self.model, lambda: forward(sample))
             with tf.summary.create_file_writer(str(Path(log_dir) / "train")).as_default():
                 tf.summary.trace_export("forward_pass", step=0)
 

@@ -94,7 +94,7 @@ def run_all(path: Path | str, lab_args: list[str], run_name: str | None = None) 
     spec = load(path)
     run_name = run_name or settings.sweep_id()
     count = len(points(spec))
-    lab_run = f"from workbench.training import run_lab; run_lab({spec['lab']!r})"
+    lab_run = f"from workbench.driver import main; main({spec['lab']!r})"
     for index in range(count):
         print(f"[sweep] point {index + 1}/{count}: {as_flags(point(spec, index))}", flush=True)
         done = subprocess.run([sys.executable, "-c", lab_run, "--sweep", str(path), "--point", str(index),
