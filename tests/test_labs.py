@@ -185,16 +185,13 @@ def test_missing_data_stops_the_lab_with_the_fix(tmp_path):
 
 @pytest.mark.slow
 def test_vae_on_full_mnist_learns_a_latent_code(real_data, tmp_path):
-    """Two epochs on all 60,000 images: the total loss falls and the KL term carries information
-    (measured: loss 186 -> 175, KL about 5; keras-io: 149 with KL 6.6 after 14 epochs). In quick
-    mode the KL term can still collapse to nearly 0, so this is the run that shows the VAE works."""
-    done = run_lab_script("09_vae", "--epochs", "2", "--log-dir", str(tmp_path), "--run-name", "full",
+    """One epoch on all 60,000 images: the loss falls far below the untrained model's and the KL
+    term carries information (measured: loss 192.8 against 543.4 untrained, KL 3.1; keras-io: 149
+    with KL 6.6 after 14 epochs). In quick mode the KL term can still collapse to nearly 0, so
+    this is the run that shows the VAE works."""
+    done = run_lab_script("09_vae", "--epochs", "1", "--log-dir", str(tmp_path), "--run-name", "full",
                           env={"WORKBENCH_DATA": str(real_data), "WORKBENCH_QUICK": "0"})
     assert done.returncode == 0, done.stderr[-3000:]
-    run_dir = next(tmp_path.glob("*/09_vae-mnist_vae/full"))
-    result = json.loads((run_dir / "result.json").read_text())
-    history = (run_dir / "history.csv").read_text().splitlines()
-    columns = history[0].split(",")
-    losses = [float(line.split(",")[columns.index("loss")]) for line in history[1:]]
-    assert result["train_samples"] == 60000 and losses[1] < losses[0]
-    assert result["test_kl_loss"] > 1.0 and result["test_loss"] < 200
+    result = json.loads(next(tmp_path.glob("*/09_vae-mnist_vae/full/result.json")).read_text())
+    assert result["train_samples"] == 60000
+    assert result["test_loss"] < 0.5 * untrained_loss("09_vae", real_data) and result["test_kl_loss"] > 1.0
