@@ -195,3 +195,18 @@ def test_vae_on_full_mnist_learns_a_latent_code(real_data, tmp_path):
     result = json.loads(next(tmp_path.glob("*/09_vae-mnist_vae/full/result.json")).read_text())
     assert result["train_samples"] == 60000
     assert result["test_loss"] < 0.5 * untrained_loss("09_vae", real_data) and result["test_kl_loss"] > 1.0
+
+
+def test_mc_dropout_runs_its_passes_once_at_the_end_not_every_epoch():
+    """Per-epoch validation (the multi-worker loop's) is the plain accuracy; the T stochastic
+    passes, which cost T forward passes over the test set, are the final evaluation only."""
+    import numpy as np
+
+    from workbench import models, tasks
+
+    task = tasks.get("classify_mc_dropout")(mc_passes=3)
+    model = models.build("mnist_cnn_dropout")
+    x, y = np.zeros((8, 28, 28, 1), "float32"), np.arange(8) % 10
+    assert set(task.validate(model, x, y)) == {"loss", "accuracy"}
+    final = set(task.evaluate(model, x, y))
+    assert {"mc_accuracy", "confident_decile_accuracy", "uncertain_decile_accuracy"} <= final

@@ -77,6 +77,11 @@ class Task:
     def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
         raise NotImplementedError
 
+    def validate(self, model, x, y=None) -> dict[str, float]:
+        """The per-epoch validation figures (where ``fit`` cannot compute them): ``evaluate``
+        unless that is too costly to repeat every epoch."""
+        return self.evaluate(model, x, y)
+
     def board_callbacks(self, board_dir, x, y, spec) -> list:
         from workbench import summaries
 
@@ -235,6 +240,9 @@ class MonteCarloDropout(Classification):
 
     name, title = "classify_mc_dropout", "image classification with MC-dropout uncertainty"
     options = (Option("mc_passes", int, 30, "stochastic forward passes with dropout on at inference (T)"),)
+
+    def validate(self, model, x, y=None) -> dict[str, float]:
+        return super().evaluate(model, x, y)  # the T stochastic passes only once, at the end
 
     def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
         from workbench import uncertainty

@@ -133,7 +133,7 @@ class MultiWorker(Strategy):
                 steps += 1
             logs = {key: float(value) for key, value in model.get_metrics_result().items()}
             if validation is not None:
-                logs.update({f"val_{key}": value for key, value in task.evaluate(model, *validation).items()})
+                logs.update({f"val_{key}": value for key, value in task.validate(model, *validation).items()})
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             callback_list.on_epoch_end(epoch, logs)
