@@ -37,7 +37,7 @@ def accuracy_by_confidence(mean: np.ndarray, spread: np.ndarray, labels, bins: i
     order = np.argsort(spread, kind="stable")
     correct = mean.argmax(-1) == labels
     rows = []
-    for number, group in enumerate(np.array_split(order, bins), 1):
+    for number, group in enumerate(np.array_split(order, min(bins, len(order))), 1):  # no empty bins
         rows.append({"bin": number, "count": len(group), "spread_min": float(spread[group].min()),
                      "spread_max": float(spread[group].max()), "accuracy": float(correct[group].mean())})
     return rows
