@@ -120,15 +120,16 @@ def test_job_at_its_time_limit_checkpoints_requeues_and_ends_like_an_uninterrupt
         slurm, job_env, tmp_path):
     env = {**job_env, "WORKBENCH_QUICK": "0", "LAB": "01_mnist_dense"}
     # SLURM sends the signal N s before the limit plus up to ~30 s of polling jitter (FACTS.md):
-    # with a 1-minute limit and N=10 it comes 20-50 s into each incarnation. 20 full-MNIST epochs
-    # (3-5 s each, plus ~10 s start-up) outlast 50 s, so the first incarnation is always cut short,
+    # with a 1-minute limit and N=15 it comes about 15-45 s into each incarnation (N=10 once came
+    # too late to requeue before the limit: a CI run ended TIMEOUT). 20 full-MNIST epochs
+    # (3-5 s each, plus ~10 s start-up) outlast 45 s, so the first incarnation is always cut short,
     # and each one still finishes a few epochs, so the job always makes progress.
     lab_args = ["--epochs", "20", "--deterministic"]
     command = [sys.executable, str(ROOT / "labs" / "01_mnist_dense.py"), *lab_args,
                "--log-dir", str(tmp_path / "straight"), "--dump-weights", str(tmp_path / "a")]
     straight = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert straight.returncode == 0, straight.stderr[-3000:]
-    job = submit("one_gpu.sbatch", env, tmp_path, "--time=1", "--signal=B:USR1@10",
+    job = submit("one_gpu.sbatch", env, tmp_path, "--time=1", "--signal=B:USR1@15",
                  lab_args=[*lab_args, "--dump-weights", str(tmp_path / "b")])
     assert wait(job, timeout=900) == ["COMPLETED"], outputs(tmp_path)[-4000:]
     log = outputs(tmp_path)
