@@ -24,7 +24,6 @@ from workbench import preemption
 
 class Strategy:
     name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
 
     def __init__(self, tf_strategy=None, *, rank: int = 0, size: int = 1, replicas: int = 1):
         self.tf_strategy = tf_strategy  # a tf.distribute.Strategy; None under Horovod
@@ -97,7 +96,7 @@ class KerasFit(Strategy):
 
 
 class OneDevice(KerasFit):
-    name, summary = "default", "one device (the first GPU, or the CPU)"
+    name = "default"
 
     @classmethod
     def setup(cls, *, cpu_replicas: int = 0) -> Strategy:
@@ -117,7 +116,7 @@ def split_cpu(replicas: int) -> None:
 class Mirrored(KerasFit):
     """All local GPUs; with none, ``cpu_replicas`` logical CPUs (or the one CPU)."""
 
-    name, summary = "mirrored", "all GPUs of this node, one replica each (MirroredStrategy)"
+    name = "mirrored"
 
     @classmethod
     def setup(cls, *, cpu_replicas: int = 0) -> Strategy:

@@ -77,7 +77,7 @@ def horovod_callbacks(hvd):
 
 
 class Horovod(Strategy):
-    name, summary = "horovod", "one Horovod rank per SLURM task or horovodrun slot, one GPU each"
+    name = "horovod"
 
     @classmethod
     def setup(cls, *, cpu_replicas: int = 0) -> Strategy:

@@ -53,7 +53,7 @@ def create_state(model, first_batch) -> None:
 
 
 class MultiWorker(Strategy):
-    name, summary = "multiworker", "one worker per SLURM task, across nodes (MultiWorkerMirroredStrategy)"
+    name = "multiworker"
 
     @classmethod
     def setup(cls, *, cpu_replicas: int = 0) -> Strategy:
