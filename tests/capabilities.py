@@ -67,6 +67,21 @@ def pytest_deselected(items: Sequence[pytest.Item]) -> None:
         items[0].config.stash.setdefault(_deselected, []).extend(item.nodeid for item in items)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist every worker collects (and deselects) the whole suite while the controller
+    # collects nothing and writes the summary: a worker hands its list over in `workeroutput`.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["deselected"] = session.config.stash.get(_deselected, [])
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent, and harmless, without pytest-xdist
+def pytest_testnodedown(node, error) -> None:
+    known = node.config.stash.setdefault(_deselected, [])
+    # Every worker deselects the same tests; count each once.
+    known.extend(nodeid for nodeid in node.workeroutput.get("deselected", []) if nodeid not in known)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter, config: pytest.Config):
     # Outermost wrapper, so the list comes after pytest's own "short test summary info" and right

@@ -8,9 +8,23 @@ from pathlib import Path
 import pytest
 
 # The run's closing list of capabilities not tested (skipped or deselected), see capabilities.py.
-from .capabilities import pytest_deselected, pytest_terminal_summary  # noqa: F401
+from .capabilities import (  # noqa: F401
+    pytest_deselected,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `./workshop test` runs the suite on two pytest-xdist workers (`--dist loadgroup`): while one
+    # trains, the other waits on SLURM. The SLURM tests share one cluster, whose idle nodes some of
+    # them need, so they all go to the same worker, one after another.
+    for item in items:
+        if item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
 
 
 def real_data_dir() -> Path | None:
@@ -30,6 +44,21 @@ def real_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return found
+
+
+# The staged files the data tests describe; anything else a site stages beside them (CIFAR-100, full
+# CIFAR-10) is left out, so the tests assert behaviour, not today's contents of WORKBENCH_DATA.
+DESCRIBED_FILES = ("mnist.npz", "fashion_mnist.npz", "cifar10_subset.npz", "imdb_reviews.npz", "SHA256SUMS")
+
+
+@pytest.fixture
+def described_data(real_data, tmp_path) -> Path:
+    """A data directory linking only DESCRIBED_FILES from the staged one (CIFAR-100 is missing)."""
+    directory = tmp_path / "described-data"
+    directory.mkdir()
+    for name in DESCRIBED_FILES:
+        (directory / name).symlink_to(real_data / name)
+    return directory
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .capabilities import ALL_TESTED, TITLE, not_tested
@@ -9,7 +11,8 @@ from .capabilities import ALL_TESTED, TITLE, not_tested
 pytest_plugins = ["pytester"]
 
 # The generated suite loads the hooks exactly as tests/conftest.py does.
-CONFTEST = "from tests.capabilities import pytest_deselected, pytest_terminal_summary  # noqa: F401\n"
+CONFTEST = ("from tests.capabilities import (pytest_deselected, pytest_sessionfinish,  # noqa: F401\n"
+            "    pytest_terminal_summary, pytest_testnodedown)\n")
 SUITE = {
     "test_slurm": """
         import pytest
@@ -63,6 +66,16 @@ def test_skipped_tests_are_listed_by_capability_and_reason(suite):
 def test_deselected_tests_are_listed_with_the_marker_expression(suite):
     result = suite.runpytest("-m", "not slow")
     result.assert_outcomes(passed=1, skipped=2, deselected=1)
+    assert closing_lines(result) == [
+        "SLURM job scripts (2 tests): no SLURM here (scripts/local_slurm.sh start)",
+        "test_models (1 test): deselected by -m 'not slow'"]
+
+
+def test_two_xdist_workers_report_the_same_list_once(suite, monkeypatch):
+    # `./workshop test` runs on two workers; each deselects the whole suite's slow tests itself.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # for `tests.`
+    result = suite.runpytest_subprocess("-n", "2", "-m", "not slow")
+    result.assert_outcomes(passed=1, skipped=2)  # xdist's closing line leaves deselected out
     assert closing_lines(result) == [
         "SLURM job scripts (2 tests): no SLURM here (scripts/local_slurm.sh start)",
         "test_models (1 test): deselected by -m 'not slow'"]

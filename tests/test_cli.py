@@ -32,8 +32,8 @@ def test_console_script_is_installed():
     assert done.returncode == 0 and "imdb" in done.stdout
 
 
-def test_data_verify_on_the_real_files(real_data, capsys):
-    assert main(["data", "verify", "--dir", str(real_data)]) == 0
+def test_data_verify_on_the_real_files(described_data, capsys):
+    assert main(["data", "verify", "--dir", str(described_data)]) == 0
     out = capsys.readouterr().out
     for name in ("mnist", "fashion_mnist", "cifar10", "imdb"):
         assert f"{name} " in out

@@ -28,8 +28,8 @@ def synthetic_mnist(path, n_train=60000, n_test=10000, **overrides):
 # --------------------------------------------------------------------------- real data
 
 
-def test_verify_reports_every_real_file(real_data):
-    reports = {r.name: r for r in data.verify(real_data)}
+def test_verify_reports_every_real_file(described_data):
+    reports = {r.name: r for r in data.verify(described_data)}
     assert {name: r.status for name, r in reports.items()} == {
         "mnist": "OK", "fashion_mnist": "OK", "cifar10": "OK", "cifar100": "missing", "imdb": "OK"}
     assert "subset: 10000 train / 2000 test" in reports["cifar10"].detail
