@@ -27,6 +27,17 @@ PARAMETERS = {
     # keras-io's VAE: encoder 320 + 18,496 + 3136 * 16 + 16 + 2 * 34 = 69,076; decoder
     # 3 * 3136 + 36,928 + 18,464 + 289 = 65,089.
     "mnist_vae": 69_076 + 65_089,  # 134,165
+    "mnist_logistic": 784 * 10 + 10,  # 7,850: lab 00's softmax regression
+    # Lecture 003's BiLSTM at vocabulary 20,000: embedding 20,000 x 64; an LSTM direction has
+    # 4 gates x (inputs x units + units x units + units); the second reads both directions (128).
+    "imdb_bilstm": 20_000 * 64 + 2 * 4 * (64 * 64 + 64 * 64 + 64) + 2 * 4 * (128 * 32 + 32 * 32 + 32)
+    + 64 * 64 + 64 + 65,  # 1,391,489
+    # The TensorFlow CNN tutorial's summary: 896 + 18,496 + 36,928 + 65,600 + 650.
+    "cifar_cnn": 122_570,
+    # ResNet-8: stem 432 + BN 64; 16->16 block 2 x 2,304 + 2 BN; 16->32 and 32->64 blocks with
+    # their 1x1 projections and BNs; softmax 650.
+    "cifar_resnet": 496 + (4_608 + 128) + (4_608 + 9_216 + 256 + 512 + 128)
+    + (18_432 + 36_864 + 512 + 2_048 + 256) + 650,  # 78,714
 }
 
 

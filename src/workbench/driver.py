@@ -43,18 +43,24 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     training.seed_everything(options["seed"], options["deterministic"])
     say = print if strategy.is_chief else _silent
 
-    # Data: what the dataset holds, made into what the task trains on.
+    # Data: what the dataset holds, made into what the task trains on; preprocessing that learns
+    # from the training set (a text vocabulary) learns here, on every rank alike.
+    spec = data.get(options["dataset"])
     (train_images, train_labels), (test_images, test_labels) = data.load(
         options["dataset"], quick=options["quick"], data_dir=options["data_dir"])
+    task.prepare(spec, train_images)
 
     # Model: built and compiled where the strategy places its variables.
     with strategy.scope():
-        model = models.build(options["model"], **recipe.model_settings(options))
+        model = models.build(options["model"], **recipe.model_settings(options), **task.model_settings(spec))
         steps_per_epoch = max(len(train_images) // strategy.global_batch(options["batch_size"]), 1)
         make_optimizer, base_rate = training.OPTIMIZERS[options["optimizer"]]
         rate = distribute.warmup_schedule(base_rate, strategy.replicas,
                                           int(options["warmup_epochs"] * steps_per_epoch))
-        task.compile(model, strategy.prepare_optimizer(make_optimizer(rate)))
+        if options["clip_norm"] < 0:
+            raise OptionError(f"--clip-norm {options['clip_norm']}: give a positive norm, or 0 for none")
+        clipping = {"global_clipnorm": options["clip_norm"]} if options["clip_norm"] > 0 else {}
+        task.compile(model, strategy.prepare_optimizer(make_optimizer(rate, **clipping)))
         model.optimizer.build(model.trainable_variables)  # its state is restored on resume
     input_shape = models.get(options["model"]).input_shape
     train = task.examples(train_images, train_labels, input_shape)
@@ -95,7 +101,8 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
         "epochs": options["epochs"], "strategy": strategy.name, "replicas": strategy.replicas,
         "batch_size": options["batch_size"], "seed": options["seed"], "quick": options["quick"],
         "train_samples": len(train[0]), "seconds": round(time.time() - started, 1), "run_dir": str(run_dir),
-        "optimizer": options["optimizer"], **recipe.model_settings(options), **task.settings,
+        "optimizer": options["optimizer"], "clip_norm": options["clip_norm"],
+        **recipe.model_settings(options), **task.settings,
         "hparams": options["hparams"],
     }
 

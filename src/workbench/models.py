@@ -41,6 +41,19 @@ def register(name: str, title: str, input_shape: tuple[int, ...], source: str):
     return add
 
 
+@register("mnist_logistic", "Softmax regression: logistic regression with ten classes", (28, 28),
+          "lecture 001, 'Logistical Regression as a Binary Classifier' (ten classes: softmax)")
+def mnist_logistic(input_shape=(28, 28), num_classes=10):
+    """784 pixels -> 10 probabilities, no hidden layer: 7,850 parameters, a linear classifier."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Flatten(),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ], name="mnist_logistic")
+
+
 @register("mnist_dense", "Our first model: 64 wide fully connected", (28, 28),
           "lecture 003, 'Our First Model 64 Wide FC' (TensorBoard graph view)")
 def mnist_dense(input_shape=(28, 28), num_classes=10):
@@ -268,6 +281,83 @@ def mnist_vae(input_shape=MNIST_SHAPE, latent_dim=2):
     model = vae.VAE(vae.encoder(input_shape, latent_dim), vae.decoder(latent_dim), name="mnist_vae")
     model.build((None, *input_shape))  # a subclassed model knows its weights once built
     return model
+
+
+# --------------------------------------------------------------------------- text (lab 11)
+
+
+@register("imdb_bilstm", "Bidirectional LSTM sentiment classifier", (None,),
+          "lecture 003, 'Bi-directional LSTMs' (TensorFlow's text classification with an RNN tutorial)")
+def imdb_bilstm(input_shape=(None,), vocab_size=20000, embedding_dim=64):
+    """The lecture's listing on token ids from ``workbench.text.vectorizer``; one logit out.
+
+    ``encoder.vocab_size`` in the listing (an old ``tfds`` encoder) is the vectorizer's vocabulary
+    size here. ``mask_zero=True`` makes the LSTMs skip the padding (id 0) at the end of short
+    reviews, so a review reads the same however long its batch's longest one is.
+    """
+    import keras
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape, dtype="int64"),
+        keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True),
+        keras.layers.Bidirectional(keras.layers.LSTM(64, return_sequences=True)),
+        keras.layers.Bidirectional(keras.layers.LSTM(32)),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(1),  # a logit: the loss is computed from_logits=True
+    ], name="imdb_bilstm")
+
+
+# --------------------------------------------------------------------------- colour images (lab 13)
+# Both CIFAR builders take the lab's switches: --augment puts workbench.blocks.augmentation in
+# front (active only in training), --se adds a squeeze-and-excitation block after each stage.
+
+CIFAR_SHAPE = (32, 32, 3)
+
+
+@register("cifar_cnn", "The TensorFlow CNN tutorial's network (conv 32-64-64, dense 64)", CIFAR_SHAPE,
+          "lecture 003, exercise 'CIFAR10'; the TensorFlow 'Convolutional Neural Network (CNN)' tutorial")
+def cifar_cnn(input_shape=CIFAR_SHAPE, num_classes=10, augment=False, se=False):
+    """122,570 parameters with 10 classes, as in the tutorial (which ends in logits; we in softmax)."""
+    import keras
+
+    from workbench import blocks
+
+    inputs = keras.Input(shape=input_shape)
+    x = blocks.augmentation()(inputs) if augment else inputs
+    for stage, filters in enumerate((32, 64, 64)):
+        x = keras.layers.Conv2D(filters, (3, 3), activation="relu")(x)
+        if se:
+            x = blocks.squeeze_excite(x, name=f"se{stage + 1}")
+        if stage < 2:
+            x = keras.layers.MaxPooling2D((2, 2))(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="cifar_cnn")
+
+
+@register("cifar_resnet", "A small ResNet: 3 stages of residual blocks (16, 32, 64 filters)", CIFAR_SHAPE,
+          "lecture 003, 'Residual Neural Nets'; lecture 002, ResNet (He et al. 2015); Keras' ResNet20v1")
+def cifar_resnet(input_shape=CIFAR_SHAPE, num_classes=10, augment=False, se=False, blocks_per_stage=1):
+    """ResNet-(6n+2) for 32x32 images: n = 1 is ResNet-8 (a CPU-sized one, the default), n = 3 the
+    ResNet-20 of Keras' CIFAR-10 example (without its learning-rate schedule and 200 epochs)."""
+    import keras
+
+    from workbench import blocks
+
+    inputs = keras.Input(shape=input_shape)
+    x = blocks.augmentation()(inputs) if augment else inputs
+    x = keras.layers.Conv2D(16, 3, padding="same", use_bias=False, name="stem")(x)
+    x = keras.layers.BatchNormalization(momentum=blocks.BN_MOMENTUM, name="stem_bn")(x)
+    x = keras.layers.Activation("relu")(x)
+    for stage, filters in enumerate((16, 32, 64)):
+        for block in range(blocks_per_stage):
+            stride = 2 if stage > 0 and block == 0 else 1  # halve the size as the width doubles
+            x = blocks.residual_block(x, filters, stride, se=se, name=f"stage{stage + 1}_block{block + 1}")
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=f"cifar_resnet{6 * blocks_per_stage + 2}")
 
 
 class UnknownModelError(WorkbenchError, KeyError):

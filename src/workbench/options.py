@@ -60,6 +60,9 @@ def lab_options(recipe) -> list[Option]:
         Option("batch_size", int, recipe.batch_size, "samples per step and replica"),
         Option("optimizer", str, recipe.optimizer,
                "lecture: SGD 0.01 with momentum 0.9; sgd, adam: Keras' defaults", tuple(training.OPTIMIZERS)),
+        Option("clip_norm", float, recipe.clip_norm,
+               "gradient norm clipping (lecture 002): scale the whole gradient down to this norm when it "
+               "is longer (Keras' global_clipnorm); 0: no clipping"),
         Option("data_dir", Path, None, "staged datasets (default $WORKBENCH_DATA)"),
         Option("log_dir", Path, None, "root of run directories (default $WORKBENCH_LOGS or ./logs)"),
         Option("run_name", str, None, "run directory name (default: job id or time stamp); the same name "

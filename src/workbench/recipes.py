@@ -35,6 +35,7 @@ class LabRecipe:
     # the model builder.
     hparams: tuple[Option, ...] = ()
     optimizer: str = "lecture"  # default of --optimizer (see training.OPTIMIZERS)
+    clip_norm: float = 0.0  # default of --clip-norm: the gradient's largest global norm (0: no clipping)
     also_on: tuple[str, ...] = ()  # other datasets of the same shape the lab runs on (--dataset)
 
     @property
@@ -60,6 +61,14 @@ LECTURE_CNN_RESULT = {"epochs": 10, "batch_size": 32, "accuracy": 0.9989, "val_a
 RECIPES: dict[str, LabRecipe] = {
     recipe.lab: recipe
     for recipe in (
+        # Lecture 001's logistic regression, with ten classes: softmax regression (multinomial
+        # logistic regression) on MNIST pixels, plain SGD. The reference is TensorFlow's first
+        # tutorial, "MNIST For ML Beginners": 1,000 steps of 100 images (1.7 epochs), "about 92%".
+        LabRecipe("00_foundations", "Foundations: softmax regression on MNIST", "mnist", "classify",
+                  ("mnist_logistic",), epochs=10, batch_size=32, optimizer="sgd",
+                  source="TensorFlow 'MNIST For ML Beginners' (about 92%)",
+                  reference={"epochs": 1.7, "batch_size": 100, "val_accuracy": 0.92},
+                  full_target=0.90, quick_target=0.80),
         LabRecipe("01_mnist_dense", "MNIST with a dense network", "mnist", "classify", ("mnist_dense",),
                   epochs=10, batch_size=32, full_target=0.95),
         LabRecipe("02_mnist_cnn", "MNIST with a convolutional network", "mnist", "classify",
@@ -101,6 +110,32 @@ RECIPES: dict[str, LabRecipe] = {
         LabRecipe("10_uncertainty", "Uncertainty with dropout at inference (MC dropout)", "mnist",
                   "classify_mc_dropout", ("mnist_cnn_dropout",), epochs=10, batch_size=32,
                   also_on=("fashion_mnist",), full_target=0.98),
+        # Lecture 003's BiLSTM listing on raw review text. The reference is keras-io's bidirectional
+        # LSTM on IMDB (vocabulary 20k, length 200, Adam, batch 32): val accuracy 0.8428 after 2 epochs.
+        LabRecipe("11_imdb_bilstm", "Sentiment of IMDB reviews with a bidirectional LSTM", "imdb",
+                  "classify_text", ("imdb_bilstm",), epochs=2, batch_size=32, optimizer="adam",
+                  clip_norm=1.0, source="keras-io bidirectional LSTM on IMDB",
+                  reference={"epochs": 2, "batch_size": 32, "val_accuracy": 0.8428},
+                  full_target=0.80, quick_target=0.70),
+        # Lecture 003's first exercise: Fashion-MNIST "as a more challenging drop-in for MNIST",
+        # trained with lab 02's CNN and settings; the reference is the same CNN on MNIST.
+        LabRecipe("12_fashion_mnist", "Fashion-MNIST: lab 02's CNN on clothes", "fashion_mnist", "classify",
+                  ("mnist_cnn", "mnist_cnn_dropout"), epochs=10, batch_size=32,
+                  source="the same CNN on MNIST (lecture 003)", reference=LECTURE_CNN_RESULT,
+                  full_target=0.90, quick_target=0.70),
+        # Lecture 003's CIFAR10 exercise with lecture 002's augmentation, mixup, residual and SE
+        # blocks. The reference is the TensorFlow CNN tutorial: "over 70%" after 10 epochs on the
+        # full 50,000 images (Adam, batch 32). shared/data stages a 10,000-image subset.
+        LabRecipe("13_cifar10", "CIFAR-10: augmentation, residual blocks, squeeze-and-excitation, mixup",
+                  "cifar10", "classify_mixup", ("cifar_cnn", "cifar_resnet"), epochs=10, batch_size=32,
+                  optimizer="adam", also_on=("cifar100",),
+                  source="TensorFlow CNN tutorial ('over 70%', 50,000 training images)",
+                  reference={"epochs": 10, "batch_size": 32, "val_accuracy": 0.70},
+                  full_target=0.45, quick_target=0.20,
+                  hparams=(Option("augment", None, False, "random flip, rotation, zoom and contrast "
+                                                          "in front of the model (training only)"),
+                           Option("se", None, False, "a squeeze-and-excitation block after each "
+                                                     "convolution stage"))),
     )
 }
 

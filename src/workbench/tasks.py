@@ -3,9 +3,12 @@
 A lab's recipe names its task. The task owns everything that depends on *what* is learned, so the
 driver and the strategies never ask:
 
+* ``prepare``: what preprocessing learns from the training set (the text task's vocabulary);
+* ``model_settings``: what the model must be built with (classes, vocabulary size);
 * ``examples``: model-ready arrays from what ``data.load`` returns (scaled, shaped);
 * ``pair``: how one training sample becomes (input, target) inside the ``tf.data`` pipeline
-  (the denoising task corrupts the input there, freshly for every epoch);
+  (the denoising task corrupts the input there, freshly for every epoch; the text task turns a
+  review into token ids); ``mix``: what is done to a whole batch (mixup);
 * ``validation_data``: the fixed (input, target) pair that is validated and tested on;
 * ``compile``: the loss and metrics (a VAE brings its loss in its own ``train_step``);
 * ``evaluate``: the figures reported at the end, computed with plain model calls so that the
@@ -54,6 +57,7 @@ class Task:
     options: ClassVar[tuple[Option, ...]] = ()  # task settings that are lab options too
     advice: ClassVar[str] = ""  # what to look at when the headline figure misses its target
     pair = None  # or a method pair(sample, seed) -> (input, target) used in the tf.data pipeline
+    mix = None  # or a method mix(batch, seed) -> batch, applied to each batch after pair
 
     def __init__(self, **settings):
         unknown = set(settings) - {option.name for option in self.options}
@@ -64,6 +68,13 @@ class Task:
     @classmethod
     def from_options(cls, values: dict) -> Task:
         return cls(**{option.name: values[option.name] for option in cls.options})
+
+    def prepare(self, spec, x_train) -> None:
+        """Learn what preprocessing needs from the training inputs; images need nothing."""
+
+    def model_settings(self, spec) -> dict:
+        """Keyword arguments the model builder needs from the data (``spec`` is its DatasetSpec)."""
+        return {}
 
     def examples(self, images, labels, input_shape) -> tuple[np.ndarray, np.ndarray | None]:
         return scale_images(images, input_shape), labels
@@ -98,6 +109,9 @@ class Classification(Task):
     headline, higher_is_better = "accuracy", True
     advice = ("Common causes: pixels not scaled to [0, 1] (divide by 255), too few epochs, or a learning "
               "rate far from 0.01.")
+
+    def model_settings(self, spec) -> dict:
+        return {"num_classes": spec.num_classes}  # CIFAR-100 (--dataset cifar100) needs 100 outputs
 
     def compile(self, model, optimizer) -> None:
         from workbench.training import compile_classifier
@@ -261,9 +275,116 @@ class MonteCarloDropout(Classification):
                 f"most uncertain tenth {metrics['uncertain_decile_accuracy']:.4f}")
 
 
+class MixupClassification(Classification):
+    """Image -> class with one-hot labels, and mixup (lecture 002) when ``mixup_alpha`` > 0.
+
+    Mixup trains on convex combinations of two samples and of their one-hot labels with the same
+    lambda (Zhang et al. 2018): x~ = lambda x_i + (1 - lambda) x_j, y~ = lambda y_i + (1 - lambda) y_j,
+    lambda ~ Beta(alpha, alpha). The labels are one-hot in training for that reason (soft targets
+    need ``categorical_crossentropy``); validation and test stay integer labels.
+    """
+
+    name, title = "classify_mixup", "image classification (mixup when --mixup-alpha > 0)"
+    options = (Option("mixup_alpha", float, 0.0, "mixup's Beta(alpha, alpha) for lambda; 0 turns mixup "
+                                                  "off (Zhang et al. use 0.1-0.4 on CIFAR-10)"),)
+    advice = ("Colour images are harder than digits: compare with the baseline CNN first, and give "
+              "augmentation or mixup more epochs before judging them (they make training harder).")
+
+    def prepare(self, spec, x_train) -> None:
+        self.num_classes = spec.num_classes
+        if self.settings["mixup_alpha"] < 0:
+            from workbench.errors import OptionError
+
+            raise OptionError(f"--mixup-alpha {self.settings['mixup_alpha']}: must be 0 (off) or positive")
+
+    def pair(self, sample, seed):
+        import tensorflow as tf
+
+        x, y = sample
+        return x, tf.one_hot(tf.reshape(y, []), self.num_classes)
+
+    def mix(self, batch, seed):
+        from workbench.data.pipeline import mixup
+
+        if self.settings["mixup_alpha"] == 0:
+            return batch
+        return mixup(*batch, alpha=self.settings["mixup_alpha"], seed=seed)
+
+    def validation_data(self, x, y):
+        return (x, np.eye(self.num_classes, dtype="float32")[np.reshape(y, -1)])  # as fit's targets
+
+    def compile(self, model, optimizer) -> None:
+        model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+
+    def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
+        return super().evaluate(model, x, np.argmax(y, axis=-1), batch_size)
+
+    def board_callbacks(self, board_dir, x, y, spec) -> list:
+        return super().board_callbacks(board_dir, x, np.argmax(y, axis=-1), spec)
+
+
+class TextClassification(Task):
+    """Raw review text -> positive or negative: a vectorizer learnt on the training text feeds a
+    model that ends in one logit (lecture 003's BiLSTM), trained from logits."""
+
+    name, title = "classify_text", "text classification (sentiment)"
+    headline, higher_is_better = "accuracy", True
+    options = (Option("vocab_size", int, 20000, "the vectorizer's vocabulary: most frequent words kept "
+                                                 "(keras-io: 20000)"),
+               Option("sequence_length", int, 200, "token ids per review: longer ones are cut, shorter "
+                                                    "ones padded with 0 (keras-io: 200)"))
+    advice = ("Check the loss is computed from logits (the last layer has no activation), accuracy is "
+              "measured at logit 0 (probability 0.5), and the Embedding masks the padding (mask_zero=True).")
+
+    def prepare(self, spec, x_train) -> None:
+        from workbench import text
+
+        self.vectorizer = text.adapt(text.vectorizer(self.settings["vocab_size"],
+                                                     self.settings["sequence_length"]), x_train)
+
+    def model_settings(self, spec) -> dict:
+        return {"vocab_size": self.settings["vocab_size"]}
+
+    def examples(self, texts, labels, input_shape):
+        from workbench import text
+
+        return text.as_strings(texts), np.asarray(labels, "float32")
+
+    def pair(self, sample, seed):
+        review, label = sample
+        return self.vectorizer(review), label
+
+    def validation_data(self, x, y):
+        from workbench import text
+
+        return (text.vectorize(self.vectorizer, x), y)
+
+    def compile(self, model, optimizer) -> None:
+        import keras
+
+        # "accuracy" would threshold the logits at 0.5; a logit's decision point is 0.
+        model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")])
+
+    def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
+        total_loss, correct = 0.0, 0
+        for part in _batches(len(x), batch_size):
+            logits = np.asarray(model(x[part], training=False), "float64").reshape(-1)
+            labels = np.asarray(y[part], "float64").reshape(-1)
+            # Binary cross-entropy from logits, written stably: max(l, 0) - l t + log(1 + e^-|l|).
+            losses = np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
+            total_loss += float(np.sum(losses))
+            correct += int(np.sum((logits > 0) == (labels > 0.5)))
+        return {"loss": total_loss / len(x), "accuracy": correct / len(x)}
+
+    def board_callbacks(self, board_dir, x, y, spec) -> list:
+        return []  # no images; the op graph of a masked LSTM is large and says little
+
+
 TASKS: dict[str, type[Task]] = {
     task.name: task
-    for task in (Classification, MonteCarloDropout, Reconstruction, Denoising, VariationalAutoencoder)
+    for task in (Classification, MonteCarloDropout, MixupClassification, TextClassification, Reconstruction,
+                 Denoising, VariationalAutoencoder)
 }
 
 

@@ -24,26 +24,27 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def lecture_optimizer(learning_rate=0.01):
+def lecture_optimizer(learning_rate=0.01, **clipping):
     """The lecture's optimizer: SGD, learning rate 0.01, momentum 0.9 (``lr=`` is gone in Keras 3).
 
-    Data-parallel runs pass a scaled rate or a warm-up schedule instead of 0.01.
+    Data-parallel runs pass a scaled rate or a warm-up schedule instead of 0.01; ``clipping`` is
+    Keras' ``clipnorm``/``global_clipnorm``/``clipvalue``, as for the others.
     """
     import keras
 
-    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, **clipping)
 
 
-def sgd(learning_rate=0.01):
+def sgd(learning_rate=0.01, **clipping):
     import keras
 
-    return keras.optimizers.SGD(learning_rate=learning_rate)
+    return keras.optimizers.SGD(learning_rate=learning_rate, **clipping)
 
 
-def adam(learning_rate=0.001):
+def adam(learning_rate=0.001, **clipping):
     import keras
 
-    return keras.optimizers.Adam(learning_rate=learning_rate)
+    return keras.optimizers.Adam(learning_rate=learning_rate, **clipping)
 
 
 # --optimizer name -> (builder taking a learning rate or schedule, its base learning rate).

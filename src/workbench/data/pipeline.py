@@ -26,6 +26,7 @@ def epoch_batches(
     seed: int = 0,
     epochs: range = range(1),
     pair: Callable | None = None,
+    mix: Callable | None = None,
     shard: tuple[int, int] | None = None,
     input_context=None,
     drop_remainder: bool = False,
@@ -39,6 +40,9 @@ def epoch_batches(
     trains on, e.g. (noisy image, clean image); its ``seed`` (two integers) depends only on the
     epoch and the sample's index in ``x``, so the noise a sample gets is the same on one process
     and on many, before and after a requeue.
+
+    ``mix(batch, seed)`` transforms a whole batch after ``pair`` (mixup); its seed depends on the
+    epoch, the batch's number and the shard, so no two batches of a run mix alike.
 
     ``shard=(num_shards, index)`` or a ``tf.distribute.InputContext`` gives each worker its own
     disjoint part, every part the same length (a rank with one step more would wait forever in
@@ -57,12 +61,13 @@ def epoch_batches(
 
     samples = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y)).enumerate()
     count = len(x)
+    num_shards, shard_index = 1, 0
     if shard is not None:
-        num_shards, index = shard
-        if not 0 <= index < num_shards:
-            raise ValueError(f"shard index {index} is outside 0..{num_shards - 1}")
+        num_shards, shard_index = shard
+        if not 0 <= shard_index < num_shards:
+            raise ValueError(f"shard index {shard_index} is outside 0..{num_shards - 1}")
         count = len(x) // num_shards
-        samples = samples.shard(num_shards, index).take(count)
+        samples = samples.shard(num_shards, shard_index).take(count)
 
     batches = None
     for epoch in epochs:  # a Python loop: shuffle wants a Python-int seed
@@ -75,6 +80,11 @@ def epoch_batches(
                 lambda index, sample, s=this_seed: pair(sample, tf.stack([tf.constant(s, tf.int64), index])),
                 num_parallel_calls=tf.data.AUTOTUNE)
         part = part.batch(batch_size, drop_remainder=drop_remainder)
+        if mix is not None:  # negative second seeds: never one of pair's (epoch, sample index) seeds
+            part = part.enumerate().map(
+                lambda number, batch, s=this_seed: mix(batch, tf.stack([
+                    tf.constant(s, tf.int64), -1 - (number * num_shards + shard_index)])),
+                num_parallel_calls=tf.data.AUTOTUNE)
         batches = part if batches is None else batches.concatenate(part)
     if batches is None:  # nothing left to train: a finished run started again
         batches = samples.map(lambda _index, sample: sample).batch(batch_size).take(0)
@@ -99,3 +109,28 @@ def add_noise(images, stddev: float = 0.5, seed: int = 0, clip: tuple[float, flo
     rng = np.random.default_rng(seed)
     noisy = images + rng.normal(0.0, stddev, size=images.shape).astype(images.dtype)
     return np.clip(noisy, *clip)
+
+
+def mixup(x, y, alpha: float, seed):
+    """Mixup (Zhang et al. 2018, lecture 002) of one batch: each sample i is mixed with a partner
+    j from the same batch, x~ = lam x_i + (1 - lam) x_j and y~ = lam y_i + (1 - lam) y_j with the
+    *same* lam ~ Beta(alpha, alpha) for the input and its (one-hot) label.
+
+    Stateless: the same ``seed`` (two integers) gives the same partners and lambdas.
+    """
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
+    count = tf.shape(x)[0]
+    # Beta(a, a) as G1 / (G1 + G2) with G1, G2 ~ Gamma(a): TensorFlow has no stateless Beta.
+    g1 = tf.random.stateless_gamma([count], seed=seeds[0], alpha=alpha)
+    g2 = tf.random.stateless_gamma([count], seed=seeds[1], alpha=alpha)
+    lam = g1 / (g1 + g2)
+    partner = tf.random.experimental.stateless_shuffle(tf.range(count), seed=seeds[2])
+
+    def blend(values):
+        values = tf.cast(values, tf.float32)
+        weight = tf.reshape(lam, [-1] + [1] * (len(values.shape) - 1))
+        return weight * values + (1.0 - weight) * tf.gather(values, partner)
+
+    return blend(x), blend(y)

@@ -81,7 +81,7 @@ class KerasFit(Strategy):
         from workbench.data import epoch_batches
 
         return epoch_batches(x, y, batch_size=self.global_batch(batch_size), seed=seed, epochs=epochs,
-                             pair=task.pair)
+                             pair=task.pair, mix=task.mix)
 
     def fit(self, model, task, train, validation, *, epochs, batch_size, callbacks=(), verbose=2, seed=0,
             initial_epoch=0) -> dict:

@@ -102,7 +102,7 @@ class Horovod(Strategy):
         from workbench.data import epoch_batches
 
         return epoch_batches(x, y, batch_size=batch_size, seed=seed, epochs=epochs, pair=task.pair,
-                             shard=self.shard)
+                             mix=task.mix, shard=self.shard)
 
     def fit(self, model, task, train, validation, *, epochs, batch_size, callbacks=(), verbose=2, seed=0,
             initial_epoch=0) -> dict:

@@ -89,7 +89,7 @@ class MultiWorker(Strategy):
 
         return self.tf_strategy.distribute_datasets_from_function(
             lambda context: epoch_batches(x, y, batch_size=self.global_batch(batch_size), seed=seed,
-                                          epochs=epochs, pair=task.pair, input_context=context))
+                                          epochs=epochs, pair=task.pair, mix=task.mix, input_context=context))
 
     def fit(self, model, task, train, validation, *, epochs, batch_size, callbacks=(), verbose=2, seed=0,
             initial_epoch=0) -> dict:
@@ -109,7 +109,7 @@ class MultiWorker(Strategy):
 
         with strategy.scope():
             create_state(model, next(iter(epoch_batches(x[:8], None if y is None else y[:8], batch_size=8,
-                                                        pair=task.pair))))
+                                                        pair=task.pair, mix=task.mix))))
 
         @tf.function
         def train_step(batch, signalled):
