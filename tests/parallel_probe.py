@@ -5,7 +5,8 @@ Horovod ranks, the lab's own strategy code reports what this rank reads and wher
 
 1. Sharding: the ids of the samples this rank reads in one epoch of 1,000 (``training_batches``,
    the method ``fit`` trains from), then one real epoch on 1,000 MNIST images, whose log line
-   says how many steps the rank took.
+   says how many steps the rank took; and the same for 1,000 raw IMDB reviews through the text
+   task's pipeline (the vocabulary each rank learnt, and whether each review's tokens are its own).
 2. One step: from the same initial weights, one optimizer step on 64 real MNIST images (2 ranks x
    32, or 64 in one process), for SGD and Adam; the sparse autoencoder (an ``add_loss`` term);
    the VAE (its loss in its own train_step); and the controls that must fail: Horovod summing
@@ -13,6 +14,7 @@ Horovod ranks, the lab's own strategy code reports what this rank reads and wher
    replicas. Weights go to OUT_DIR/<case>-rank<r>.npz.
 """
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -21,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from workbench import data, models, strategies, tasks, training, vae
+from workbench import data, models, strategies, tasks, text, training, vae
 
 strategy_name, out = sys.argv[1], Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
@@ -31,17 +33,39 @@ classify, generate, reconstruct = tasks.get("classify")(), tasks.get("vae")(), t
 (images, labels), _ = data.load("mnist", quick=True)
 
 
-def local_ids(batch) -> list[int]:
-    ids = batch[0]
+def local_values(values) -> np.ndarray:
+    """What this worker holds of a (per-replica, under multi-worker) batch, as one array."""
     if strategy.tf_strategy is not None and strategy.name == "multiworker":
-        ids = tf.concat(strategy.tf_strategy.experimental_local_results(ids), 0)
-    return [int(i) for i in np.asarray(ids)]
+        values = tf.concat(strategy.tf_strategy.experimental_local_results(values), 0)
+    return np.asarray(values)
+
+
+def local_ids(batch) -> list[int]:
+    return [int(i) for i in local_values(batch[0])]
 
 
 ids = np.arange(1000)
 read = [local_ids(batch) for batch in strategy.training_batches(ids, ids, classify, batch_size=32, seed=0,
                                                                 epochs=range(1))]
 (out / f"shard-rank{rank}.json").write_text(json.dumps(read))
+
+# The same for raw text (lab 11): the label slot carries each review's index through the text
+# task's pipeline, which vectorizes on the way; the tokens must be that review's.
+reader = tasks.get("classify_text")(vocab_size=2000, sequence_length=40)
+(reviews, _), _ = data.load("imdb", quick=True)
+reviews = reviews[:1000]
+reader.prepare(data.get("imdb"), reviews)
+expected_tokens = text.vectorize(reader.vectorizer, reviews)
+text_read, tokens_match = [], True
+for tokens, index in strategy.training_batches(reader.examples(reviews, ids, None)[0], ids, reader,
+                                               batch_size=32, seed=0, epochs=range(1)):
+    index, tokens = local_values(index), local_values(tokens)
+    text_read.append([int(i) for i in index])
+    tokens_match &= bool(np.array_equal(tokens, expected_tokens[index]))
+vocabulary = reader.vectorizer.get_vocabulary()
+(out / f"text-rank{rank}.json").write_text(json.dumps({
+    "read": text_read, "tokens_match": tokens_match, "vocabulary_size": len(vocabulary),
+    "vocabulary_digest": hashlib.sha256("\n".join(vocabulary).encode()).hexdigest()}))
 with strategy.scope():
     model = models.build("mnist_dense")
     classify.compile(model, strategy.prepare_optimizer(keras.optimizers.SGD(0.01)))

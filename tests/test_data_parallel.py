@@ -96,6 +96,19 @@ def test_shards_are_disjoint_cover_the_epoch_and_take_the_logged_steps(probes, s
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["multiworker", "horovod"])
+def test_raw_text_shards_like_images_and_every_rank_learns_the_same_vocabulary(probes, strategy):
+    folder, _ = need(probes, strategy)
+    ranks = [json.loads((folder / f"text-rank{rank}.json").read_text()) for rank in (0, 1)]
+    samples = [[i for batch in r["read"] for i in batch] for r in ranks]
+    assert set(samples[0]).isdisjoint(samples[1]) and sorted(samples[0] + samples[1]) == list(range(1000))
+    assert len(ranks[0]["read"]) == len(ranks[1]["read"]) == 16
+    assert all(r["tokens_match"] for r in ranks)  # each review's own tokens travel with it
+    assert ranks[0]["vocabulary_digest"] == ranks[1]["vocabulary_digest"]  # the same ids everywhere
+    assert ranks[0]["vocabulary_size"] == 2000
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("strategy", ["mirrored", "multiworker", "horovod"])
 def test_one_step_on_two_ranks_equals_one_step_on_the_whole_batch(probes, strategy, case):

@@ -214,11 +214,16 @@ def test_signal_to_one_rank_stops_all_together_and_the_rerun_resumes_exactly(str
 
 # The labs the stop-and-resume proof above does not run under that strategy, one epoch each:
 # every lab is trained under every strategy by its own batch script.
+NEW_LABS = ["00_foundations", "11_imdb_bilstm", "12_fashion_mnist", "13_cifar10"]
 EVERY_LAB = {
-    "mirrored": ["02_mnist_cnn", "07_autoencoders", "08_denoising", "09_vae", "10_uncertainty"],
-    "multiworker": ["08_denoising", "10_uncertainty"],
-    "horovod": ["08_denoising", "10_uncertainty"],
+    "mirrored": ["02_mnist_cnn", "07_autoencoders", "08_denoising", "09_vae", "10_uncertainty", *NEW_LABS],
+    "multiworker": ["08_denoising", "10_uncertainty", *NEW_LABS],
+    "horovod": ["08_denoising", "10_uncertainty", *NEW_LABS],
 }
+# Lab 13 runs with everything switched on: random augmentation layers, SE blocks and mixup in the
+# input pipeline all have to work on every strategy; lab 10 needs only two of its 30 passes here.
+LAB_ARGS = {"10_uncertainty": ["--mc-passes", "2"],
+            "13_cifar10": ["--model", "cifar_resnet", "--augment", "--se", "--mixup-alpha", "0.2"]}
 
 
 @pytest.mark.slow
@@ -232,7 +237,7 @@ def test_every_lab_trains_under_every_strategy(strategy, real_data, tmp_path):
         epochs = "2" if lab == "02_mnist_cnn" else "1"  # lab 02: quick mode's epochs, for its floor
         args = ["--epochs", epochs, "--log-dir", str(tmp_path / "logs"), "--run-name", lab,
                 "--dump-weights", str(tmp_path / lab)]
-        args += ["--mc-passes", "2"] if lab == "10_uncertainty" else []
+        args += LAB_ARGS.get(lab, [])
         script = str(ROOT / "labs" / f"{lab}.py")
         if strategy == "mirrored":
             done = subprocess.run([sys.executable, script, "--strategy", "mirrored", "--cpu-replicas", "2",

@@ -275,6 +275,12 @@ class MonteCarloDropout(Classification):
                 f"most uncertain tenth {metrics['uncertain_decile_accuracy']:.4f}")
 
 
+def class_ids(labels) -> np.ndarray:
+    """One-hot (or mixed) rows -> the class with the largest weight; integer labels as they are."""
+    labels = np.asarray(labels)
+    return labels.argmax(axis=-1) if labels.ndim == 2 and labels.shape[1] > 1 else labels.reshape(-1)
+
+
 class MixupClassification(Classification):
     """Image -> class with one-hot labels, and mixup (lecture 002) when ``mixup_alpha`` > 0.
 
@@ -317,10 +323,10 @@ class MixupClassification(Classification):
         model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
 
     def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
-        return super().evaluate(model, x, np.argmax(y, axis=-1), batch_size)
+        return super().evaluate(model, x, class_ids(y), batch_size)
 
     def board_callbacks(self, board_dir, x, y, spec) -> list:
-        return super().board_callbacks(board_dir, x, np.argmax(y, axis=-1), spec)
+        return super().board_callbacks(board_dir, x, class_ids(y), spec)
 
 
 class TextClassification(Task):

@@ -55,8 +55,9 @@ def averaging_optimizer(optimizer, hvd, op=None):
 
 
 def horovod_callbacks(hvd):
-    """Broadcast rank 0's initial weights; average epoch logs (runs before History and progress);
-    stop every rank at the same step once any rank was signalled."""
+    """Broadcast rank 0's initial weights; average batch norm's moving statistics and the epoch
+    logs at each epoch end (before History, progress and backups); stop every rank at the same
+    step once any rank was signalled."""
     import keras
 
     class BroadcastInitialWeights(keras.callbacks.Callback):
@@ -70,10 +71,25 @@ def horovod_callbacks(hvd):
                 logs[key] = float(hvd.allreduce(np.float64(logs[key]), op=hvd.Average,
                                                 name=f"epoch_{key}"))
 
+    class AverageMovingStatistics(keras.callbacks.Callback):
+        # Batch norm's moving mean and variance are not trained by gradients: each rank updates
+        # them from its own shard's batches, and they drift apart. Averaged at every epoch end
+        # (before the backup and the checkpoint are written), every rank holds the same model.
+        def on_epoch_end(self, epoch, logs=None):
+            for index, variable in enumerate(moving_statistics(self.model)):
+                variable.assign(hvd.allreduce(variable.value, op=hvd.Average, name=f"statistic_{index}"))
+
     def any_rank(signalled_here: bool) -> bool:
         return int(hvd.allreduce(np.int32(signalled_here), op=hvd.Sum, name="stop_vote")) > 0
 
-    return [BroadcastInitialWeights(), AverageEpochLogs(), preemption.stop_on_signal(any_rank)]
+    return [BroadcastInitialWeights(), AverageMovingStatistics(), AverageEpochLogs(),
+            preemption.stop_on_signal(any_rank)]
+
+
+def moving_statistics(model) -> list:
+    """The model's float variables that gradients do not train (batch norm's moving mean and
+    variance); the random layers' integer seed states stay as they are."""
+    return [v for v in model.non_trainable_variables if str(v.dtype).startswith(("float", "bfloat"))]
 
 
 class Horovod(Strategy):

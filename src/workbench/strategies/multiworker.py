@@ -117,6 +117,17 @@ class MultiWorker(Strategy):
             votes = strategy.run(tf.identity, args=(signalled,))
             return strategy.reduce("SUM", votes, axis=None)
 
+        from workbench.strategies.horovod import moving_statistics
+
+        statistics = moving_statistics(model)
+
+        @tf.function
+        def averaged_statistics():
+            # Each worker's batch norm statistics come from its own shard: the mean over workers
+            # is set on every worker at the epoch end, before backups and checkpoints are written.
+            local = strategy.run(lambda: [tf.identity(variable.value) for variable in statistics])
+            return [strategy.reduce("MEAN", value, axis=None) for value in local]
+
         callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
         history: dict[str, list[float]] = {}
         callback_list.on_train_begin()
@@ -131,6 +142,9 @@ class MultiWorker(Strategy):
                     raise preemption.Preempted
                 callback_list.on_train_batch_end(steps)
                 steps += 1
+            if statistics:
+                for variable, mean in zip(statistics, averaged_statistics(), strict=True):
+                    variable.assign(mean)
             logs = {key: float(value) for key, value in model.get_metrics_result().items()}
             if validation is not None:
                 logs.update({f"val_{key}": value for key, value in task.validate(model, *validation).items()})
