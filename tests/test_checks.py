@@ -251,3 +251,286 @@ def test_mc_dropout_wants_dropout_on_and_the_chosen_class_spread():
         checks.mc_dropout(samples, mean, samples.max(axis=-1).std(axis=0))
     with pytest.raises(Fail, match=r"np.stack"):
         checks.mc_dropout(samples[0], mean, spread)
+
+
+# --------------------------------------------------------------------------- lab 00: foundations
+
+
+def rosenblatt(w, b, x, target, threshold=lambda z: z >= 0, sign=1, bias=True, always=False):
+    output = 1 if threshold(b + np.dot(w, x)) else 0
+    error = target if always else target - output
+    return w + sign * error * x, (b + sign * error) if bias else b
+
+
+def test_perceptron_rule_passes_rosenblatt_and_names_each_slip(capsys):
+    assert checks.perceptron_rule(rosenblatt)
+    assert "Rosenblatt's rule" in capsys.readouterr().out
+    slips = {
+        "the sign is swapped": lambda w, b, x, t: rosenblatt(w, b, x, t, sign=-1),
+        "the threshold learns too": lambda w, b, x, t: rosenblatt(w, b, x, t, bias=False),
+        "changes nothing": lambda w, b, x, t: rosenblatt(w, b, x, t, always=True),
+        r"compare with >= 0, not > 0": lambda w, b, x, t: rosenblatt(w, b, x, t, threshold=lambda z: z > 0),
+        "adds the whole feature vector": lambda w, b, x, t: (
+            w + 0.1 * (t - (b + w @ x >= 0)) * x, b + 0.1 * (t - (b + w @ x >= 0))),
+        r"return the pair \(w, b\)": lambda w, b, x, t: rosenblatt(w, b, x, t)[0],
+    }
+    for message, step in slips.items():
+        with pytest.raises(Fail, match=message):
+            checks.perceptron_rule(step)
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def logistic_loss(theta, X, y, scale=1.0, loss_sign=1, gradient_sign=1):
+    f = sigmoid(X @ theta)
+    loss = -np.sum(y * np.log(f) + (1 - y) * np.log(1 - f))
+    return loss_sign * scale * loss, -gradient_sign * scale * X.T @ (y - f)
+
+
+def test_logistic_regression_passes_the_lecture_formulas_and_names_each_slip():
+    assert checks.logistic_regression(sigmoid, logistic_loss)
+    with pytest.raises(Fail, match=r"sigma\(-z\)"):
+        checks.logistic_regression(lambda z: 1 / (1 + np.exp(z)), logistic_loss)
+    with pytest.raises(Fail, match="sigma\\(0\\) = 0.5"):
+        checks.logistic_regression(np.tanh, logistic_loss)
+    slips = {
+        "minus sign is missing": lambda t, X, y: logistic_loss(t, X, y, loss_sign=-1),
+        "yours averages: np.sum, not np.mean": lambda t, X, y: logistic_loss(t, X, y, scale=1 / len(y)),
+        "the sign is flipped": lambda t, X, y: logistic_loss(t, X, y, gradient_sign=-1),
+        "one partial derivative per parameter": lambda t, X, y: (logistic_loss(t, X, y)[0],
+                                                                 logistic_loss(t, X, y)[1][:2]),
+        r"return the pair \(L, gradient\)": lambda t, X, y: logistic_loss(t, X, y)[0],
+    }
+    for message, loss_and_gradient in slips.items():
+        with pytest.raises(Fail, match=message):
+            checks.logistic_regression(sigmoid, loss_and_gradient)
+
+
+def one_layer(activation="sigmoid", hidden=0, loss=None):
+    layers = [keras.layers.Dense(3, activation="sigmoid")] * bool(hidden)
+    model = sequential(*layers, keras.layers.Dense(1, activation=activation), shape=(2,))
+    if loss is not None:
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss=loss)
+    return model
+
+
+@pytest.mark.filterwarnings("ignore:You are using a softmax over axis -1")
+def test_logistic_model_wants_one_sigmoid_unit_and_the_summed_loss():
+    assert checks.logistic_model(one_layer(loss=keras.losses.BinaryCrossentropy(reduction="sum")))
+    cases = {
+        "add activation='sigmoid'": one_layer(activation=None, loss="binary_crossentropy"),
+        "a softmax over a single unit": one_layer(activation="softmax", loss="binary_crossentropy"),
+        "one layer, sigma": one_layer(hidden=3, loss="binary_crossentropy"),
+        "not compiled yet": one_layer(),
+        r"averages over the batch.*reduction='sum'": one_layer(loss="binary_crossentropy"),
+        "is the binary cross-entropy": one_layer(loss="mse"),
+        "from_logits=True": one_layer(loss=keras.losses.BinaryCrossentropy(from_logits=True,
+                                                                           reduction="sum")),
+    }
+    for message, model in cases.items():
+        with pytest.raises(Fail, match=message):
+            checks.logistic_model(model)
+
+
+def xor_model(*hidden, weights=None):
+    model = sequential(*hidden, keras.layers.Dense(1, activation="sigmoid"), shape=(2,))
+    if weights is not None:
+        model.set_weights(weights)
+    return model
+
+
+def test_xor_passes_a_network_that_computes_it_and_explains_the_rest(capsys):
+    # Hidden unit 1 is OR, unit 2 is AND; the output is "OR and not AND": XOR, by hand.
+    hidden = keras.layers.Dense(2, activation="sigmoid")
+    solved = xor_model(hidden, weights=[np.array([[20.0, 20.0], [20.0, 20.0]]), np.array([-10.0, -30.0]),
+                                        np.array([[20.0], [-20.0]]), np.array([-10.0])])
+    assert checks.xor(solved)
+    assert "lecture 001: 0.03 0.96 0.97 0.03" in capsys.readouterr().out
+    with pytest.raises(Fail, match="no line separates XOR"):
+        checks.xor(xor_model())
+    with pytest.raises(Fail, match="has no activation"):
+        checks.xor(xor_model(keras.layers.Dense(2)))
+    stuck = xor_model(keras.layers.Dense(2, activation="sigmoid"),
+                      weights=[np.zeros((2, 2)), np.zeros(2), np.zeros((2, 1)), np.zeros(1)])
+    with pytest.raises(Fail, match="local minimum"):
+        checks.xor(stuck)
+    with pytest.raises(Fail, match="not trained enough"):
+        weak = [np.eye(2) * 5, np.zeros(2), np.array([[3.0], [3.0]]), np.array([-4.0])]
+        checks.xor(xor_model(keras.layers.Dense(2, activation="sigmoid"), weights=weak))
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def cross_entropy(y, t):
+    return -np.sum(t * np.log(y), axis=-1)
+
+
+def test_softmax_cross_entropy_passes_and_names_each_slip():
+    assert checks.softmax_cross_entropy(softmax, cross_entropy)
+    softmax_slips = {
+        "each column sums to 1": lambda z: np.exp(z) / np.exp(z).sum(axis=0, keepdims=True),
+        "e\\^1000 overflows": lambda z: np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True),
+        "the rows do not sum to 1": lambda z: np.exp(z),
+        "one probability per example and class": lambda z: softmax(z)[:, 0],
+    }
+    for message, wrong in softmax_slips.items():
+        with pytest.raises(Fail, match=message):
+            checks.softmax_cross_entropy(wrong, cross_entropy)
+    cross_entropy_slips = {
+        "one C per example": lambda y, t: np.mean(cross_entropy(y, t)),
+        "minus sign is missing": lambda y, t: np.sum(t * np.log(y), axis=-1),
+        "not finite": lambda y, t: -np.sum(y * np.log(t), axis=-1),
+        "negative log probability of the target class": lambda y, t: -np.sum(t * y, axis=-1),
+    }
+    for message, wrong in cross_entropy_slips.items():
+        with pytest.raises(Fail, match=message):
+            checks.softmax_cross_entropy(softmax, wrong)
+
+
+def test_cross_entropy_gradient_agrees_with_gradient_tape_and_names_each_slip(capsys):
+    assert checks.cross_entropy_gradient(lambda z, t: softmax(z) - t)
+    assert "agrees with tf.GradientTape" in capsys.readouterr().out
+    slips = {
+        "the sign is flipped": lambda z, t: t - softmax(z),
+        "one term of the chain rule": lambda z, t: softmax(z) * (1 - softmax(z)),
+        "not the logits": lambda z, t: z - t,
+        "averaged over the examples": lambda z, t: (softmax(z) - t) / len(z),
+        "the shape of z": lambda z, t: (softmax(z) - t).sum(axis=0),
+    }
+    for message, gradient in slips.items():
+        with pytest.raises(Fail, match=message):
+            checks.cross_entropy_gradient(gradient)
+
+
+def momentum_step(w, v, gradient, learning_rate, momentum=0.9, weight_decay=0.0):
+    v = momentum * v - weight_decay * learning_rate * w - learning_rate * gradient
+    return w + v, v
+
+
+def test_momentum_sgd_matches_keras_and_names_each_slip():
+    assert checks.momentum_sgd(momentum_step)
+
+    def step(formula):
+        def update(w, v, gradient, learning_rate, momentum=0.9, weight_decay=0.0):
+            return formula(w, v, gradient, learning_rate, momentum, weight_decay)
+        return update
+
+    slips = {
+        "with the old v": step(lambda w, v, g, lr, m, d: (w + v, m * v - d * lr * w - lr * g)),
+        "that is plain SGD": step(lambda w, v, g, lr, m, d: momentum_step(w, 0 * v, g, lr, m, d)),
+        "Nesterov": step(lambda w, v, g, lr, m, d: (
+            w + m * (m * v - lr * (g + d * w)) - lr * (g + d * w), m * v - lr * (g + d * w))),
+        "multiply weight_decay by the learning rate": step(lambda w, v, g, lr, m, d: (
+            w + m * v - d * w - lr * g, m * v - d * w - lr * g)),
+        "decoupled weight_decay": step(lambda w, v, g, lr, m, d: (
+            w - d * lr * w + m * v - lr * g, m * v - lr * g)),
+        "weight_decay is ignored": step(lambda w, v, g, lr, m, d: momentum_step(w, v, g, lr, m)),
+        "instead of a fixed 0.9": step(lambda w, v, g, lr, m, d: momentum_step(w, v, g, lr, 0.9, d)),
+        "the gradient is added": step(lambda w, v, g, lr, m, d: momentum_step(w, v, -g, lr, m, d)),
+        "opposite sign": step(lambda w, v, g, lr, m, d: (
+            w - (m * v + d * lr * w + lr * g), m * v + d * lr * w + lr * g)),
+        r"return the pair \(w, v\)": step(lambda w, v, g, lr, m, d: momentum_step(w, v, g, lr, m, d)[0]),
+        r"momentum_step must take": lambda w, v, gradient, learning_rate: (w, v),
+    }
+    for message, update in slips.items():
+        with pytest.raises(Fail, match=message):
+            checks.momentum_sgd(update)
+
+
+def test_conv_output_size_passes_the_formula_and_names_each_slip():
+    import math
+
+    assert checks.conv_output_size(lambda W, F, S=1, P=0: (W - F + 2 * P) // S + 1)
+    slips = {
+        r"the \+1 is missing": lambda W, F, S=1, P=0: (W - F + 2 * P) // S,
+        "2P, not P": lambda W, F, S=1, P=0: (W - F + P) // S + 1,
+        "round down": lambda W, F, S=1, P=0: math.ceil((W - F + 2 * P) / S) + 1,
+        "the \\+1 comes after": lambda W, F, S=1, P=0: (W - F + 2 * P) // (S + 1),
+        "integer division": lambda W, F, S=1, P=0: (W - F + 2 * P) / S + 1,
+        "return an int": lambda W, F, S=1, P=0: str((W - F + 2 * P) // S + 1),
+    }
+    for message, size in slips.items():
+        with pytest.raises(Fail, match=message):
+            checks.conv_output_size(size)
+
+
+def lecture_conv(kernel=checks.LECTURE_KERNEL, padding="valid", image=checks.LECTURE_CONV_INPUT):
+    conv = keras.layers.Conv2D(1, 3, use_bias=False, padding=padding)
+    conv.build((1, 5, 5, 1))
+    conv.set_weights([np.asarray(kernel).reshape(3, 3, 1, 1)])
+    return conv(np.asarray(image).reshape(1, 5, 5, 1)).numpy()
+
+
+def test_lecture_convolution_is_reproduced_exactly_by_conv2d():
+    assert checks.lecture_convolution(lecture_conv())
+    assert checks.lecture_convolution(lecture_conv()[0, :, :, 0])
+    with pytest.raises(Fail, match="textbook convolution, with the kernel flipped"):
+        checks.lecture_convolution(lecture_conv(kernel=checks.LECTURE_KERNEL[::-1, ::-1]))
+    with pytest.raises(Fail, match="the kernel is transposed"):
+        checks.lecture_convolution(lecture_conv(kernel=checks.LECTURE_KERNEL.T))
+    with pytest.raises(Fail, match="rows and columns are swapped"):
+        transposed = lecture_conv(kernel=checks.LECTURE_KERNEL.T, image=checks.LECTURE_CONV_INPUT.T)
+        checks.lecture_convolution(transposed)
+    with pytest.raises(Fail, match="padding='valid'"):
+        checks.lecture_convolution(lecture_conv(padding="same"))
+    unset = keras.layers.Conv2D(1, 3, use_bias=False)(checks.LECTURE_CONV_INPUT.reshape(1, 5, 5, 1))
+    with pytest.raises(Fail, match=r"set_weights"):
+        checks.lecture_convolution(unset)
+
+
+def test_lecture_pooling_is_reproduced_exactly_by_max_pooling():
+    x = checks.LECTURE_POOL_INPUT.reshape(1, 4, 4, 1)
+    assert checks.lecture_pooling(keras.layers.MaxPooling2D(2)(x))
+    with pytest.raises(Fail, match="average pooling"):
+        checks.lecture_pooling(keras.layers.AveragePooling2D(2)(x))
+    with pytest.raises(Fail, match="moved by 1"):
+        checks.lecture_pooling(keras.layers.MaxPooling2D(2, strides=1)(x))
+    with pytest.raises(Fail, match="rows and columns are swapped"):
+        checks.lecture_pooling(keras.layers.MaxPooling2D(2)(checks.LECTURE_POOL_INPUT.T.reshape(1, 4, 4, 1)))
+
+
+def lenet_layers(padding="valid", pool=True, c3=16, c5_dense=False, output="softmax"):
+    pooling = [keras.layers.AveragePooling2D(2)] if pool else []
+    c5 = ([keras.layers.Flatten(), keras.layers.Dense(120, activation="tanh")] if c5_dense
+          else [keras.layers.Conv2D(120, 5, activation="tanh"), keras.layers.Flatten()])
+    return [keras.layers.Conv2D(6, 5, activation="tanh", padding=padding), *pooling,
+            keras.layers.Conv2D(c3, 5, activation="tanh"), keras.layers.AveragePooling2D(2), *c5,
+            keras.layers.Dense(84, activation="tanh"), keras.layers.Dense(10, activation=output)]
+
+
+def test_lenet5_counts_keras_parameters_layer_by_layer(capsys):
+    assert checks.lenet5(sequential(*lenet_layers(), shape=(32, 32, 1)))
+    assert "61,706 in total" in capsys.readouterr().out
+    assert checks.lenet5(sequential(*lenet_layers(c5_dense=True), shape=(32, 32, 1)))
+    cases = {
+        "padding='same' keeps 32x32": lenet_layers(padding="same"),
+        "S2 is missing": lenet_layers(pool=False),
+        r"C3 should be Conv2D\(16, 5\).*with 2,416 parameters; yours .* with 1,812": lenet_layers(c3=12),
+        "activation='softmax'": lenet_layers(output="sigmoid"),
+        "output is missing": lenet_layers()[:-1],
+        "remove 'extra'": [*lenet_layers(), keras.layers.Dense(10, name="extra")],
+    }
+    for message, layers in cases.items():
+        with pytest.raises(Fail, match=message):
+            checks.lenet5(sequential(*layers, shape=(32, 32, 1)))
+    with pytest.raises(Fail, match=r"keras.Input\(shape=\(32, 32, 1\)\)"):
+        checks.lenet5(sequential(*lenet_layers(), shape=(32, 32, 3)))
+
+
+def test_lenet5_paper_counts_explain_each_difference_from_keras(capsys):
+    right = {"C1": 156, "S2": 12, "C3": 1516, "S4": 32, "C5": 48120, "F6": 10164, "output": 840}
+    assert checks.lenet5_paper_counts(right)
+    assert "60,840 in total (60,000 without the RBF output)" in capsys.readouterr().out
+    slips = {("C3", 2416): "Table I connects each C3 map", ("C3", 1500): "one bias",
+             ("S2", 0): "subsampling is trainable", ("S4", 0): "one coefficient and one bias per map",
+             ("output", 850): "no bias", ("C5", 48000): "also has a bias", ("F6", 1): "the paper's 10,164"}
+    for (name, value), message in slips.items():
+        with pytest.raises(Fail, match=message):
+            checks.lenet5_paper_counts({**right, name: value})
+    with pytest.raises(Fail, match=r"lacks \['output'\]"):
+        checks.lenet5_paper_counts({key: value for key, value in right.items() if key != "output"})

@@ -68,7 +68,7 @@ RECIPES: dict[str, LabRecipe] = {
                   ("mnist_logistic",), epochs=10, batch_size=32, optimizer="sgd",
                   source="TensorFlow 'MNIST For ML Beginners' (about 92%)",
                   reference={"epochs": 1.7, "batch_size": 100, "val_accuracy": 0.92},
-                  full_target=0.90, quick_target=0.80),
+                  full_target=0.90, quick_target=0.77),  # quick: measured 0.824
         LabRecipe("01_mnist_dense", "MNIST with a dense network", "mnist", "classify", ("mnist_dense",),
                   epochs=10, batch_size=32, full_target=0.95),
         LabRecipe("02_mnist_cnn", "MNIST with a convolutional network", "mnist", "classify",
