@@ -211,3 +211,14 @@ def test_add_noise_is_reproducible_and_clipped():
     noisy = data.add_noise(images, 0.5, seed=3)
     np.testing.assert_array_equal(noisy, data.add_noise(images, 0.5, seed=3))
     assert noisy.min() >= 0 and noisy.max() <= 1 and not np.allclose(noisy, images)
+
+
+def test_train_samples_sets_the_training_subset_and_keeps_the_test_set(real_data):
+    (x_quick, _), (t_quick, _) = data.load("imdb", quick=True, data_dir=real_data)
+    (x_more, y_more), (t_more, _) = data.load("imdb", quick=True, data_dir=real_data, train_samples=3000)
+    assert len(x_quick) == 2000 and len(x_more) == 3000 and len(y_more) == 3000
+    assert list(t_more) == list(t_quick)  # quick mode's test reviews, untouched
+    again, _ = data.load("imdb", quick=True, data_dir=real_data, train_samples=3000)
+    assert list(again[0]) == list(x_more)  # deterministic: every rank, every run
+    (x_all_test, _), (t_all, _) = data.load("mnist", quick=False, data_dir=real_data, train_samples=100)
+    assert len(x_all_test) == 100 and len(t_all) == 10000

@@ -178,6 +178,31 @@ def test_lab02_cnn_reaches_98_percent_on_full_mnist_in_two_epochs(real_data, tmp
     assert result["test_accuracy"] >= 0.980, result
 
 
+@pytest.mark.slow
+def test_bilstm_beats_75_percent_on_an_imdb_subset_in_one_epoch(real_data, tmp_path):
+    """Lecture 003's BiLSTM on 10,000 raw training reviews, one epoch, judged on quick mode's 1,000
+    test reviews (measured: 0.783, in 95 s on 2 cores shared with other work). Quick mode's 2,000
+    reviews are too few for this margin: 0.753 after 2 epochs, and it overfits at 3."""
+    done = run_lab_script("11_imdb_bilstm", "--quick", "--train-samples", "10000", "--epochs", "1",
+                          "--log-dir", str(tmp_path), "--run-name", "subset",
+                          env={"WORKBENCH_DATA": str(real_data)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(tmp_path.glob("*/11_imdb_bilstm-imdb_bilstm/subset/result.json")).read_text())
+    assert result["train_samples"] == 10000 and result["vocab_size"] == 20000 and result["clip_norm"] == 1.0
+    assert result["test_accuracy"] > 0.75, result
+
+
+@pytest.mark.slow
+def test_fashion_mnist_cnn_beats_88_percent_in_two_epochs(real_data, tmp_path):
+    """Lab 02's CNN, unchanged, on all 60,000 Fashion-MNIST images for 2 epochs."""
+    done = run_lab_script("12_fashion_mnist", "--epochs", "2", "--log-dir", str(tmp_path),
+                          "--run-name", "full", env={"WORKBENCH_DATA": str(real_data), "WORKBENCH_QUICK": "0"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(tmp_path.glob("*/12_fashion_mnist-mnist_cnn/full/result.json")).read_text())
+    assert result["train_samples"] == 60000 and result["test_accuracy"] > 0.88, result
+    assert "the same CNN on MNIST (lecture 003): val_accuracy 0.9874" in done.stdout  # side by side
+
+
 def test_missing_data_stops_the_lab_with_the_fix(tmp_path):
     done = run_lab_script("01_mnist_dense", "--quick", "--data-dir", str(tmp_path),
                           env={"WORKBENCH_OFFLINE": "1", "KERAS_HOME": str(tmp_path / "k"),

@@ -46,8 +46,11 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     # Data: what the dataset holds, made into what the task trains on; preprocessing that learns
     # from the training set (a text vocabulary) learns here, on every rank alike.
     spec = data.get(options["dataset"])
+    if options["train_samples"] is not None and options["train_samples"] < 1:
+        raise OptionError(f"--train-samples {options['train_samples']}: give at least 1 (or leave it out)")
     (train_images, train_labels), (test_images, test_labels) = data.load(
-        options["dataset"], quick=options["quick"], data_dir=options["data_dir"])
+        options["dataset"], quick=options["quick"], data_dir=options["data_dir"],
+        train_samples=options["train_samples"])
     task.prepare(spec, train_images)
 
     # Model: built and compiled where the strategy places its variables.

@@ -70,6 +70,8 @@ def lab_options(recipe) -> list[Option]:
         Option("seed", int, 0, "random seed"),
         Option("deterministic", None, False, "deterministic TensorFlow ops (slower; same weights every run)"),
         Option("quick", None, False, "small deterministic subset and few epochs (also WORKBENCH_QUICK=1)"),
+        Option("train_samples", int, None, "train on a deterministic subset of this many samples (default: "
+                                           "all, or quick mode's subset; the test set is unchanged)"),
         Option("strategy", str, "default",
                "data parallelism: default (one device), mirrored (all local GPUs), multiworker (one worker "
                "per SLURM task), horovod (one rank per task)", tuple(strategies.STRATEGIES)),
