@@ -196,7 +196,8 @@ def test_bilstm_beats_75_percent_on_an_imdb_subset_in_one_epoch(real_data, tmp_p
 def test_fashion_mnist_cnn_beats_88_percent_in_two_epochs(real_data, tmp_path):
     """Lab 02's CNN, unchanged, on all 60,000 Fashion-MNIST images for 2 epochs."""
     done = run_lab_script("12_fashion_mnist", "--epochs", "2", "--log-dir", str(tmp_path),
-                          "--run-name", "full", env={"WORKBENCH_DATA": str(real_data), "WORKBENCH_QUICK": "0"})
+                          "--run-name", "full",
+                          env={"WORKBENCH_DATA": str(real_data), "WORKBENCH_QUICK": "0"})
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(next(tmp_path.glob("*/12_fashion_mnist-mnist_cnn/full/result.json")).read_text())
     assert result["train_samples"] == 60000 and result["test_accuracy"] > 0.88, result
