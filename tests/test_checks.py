@@ -534,3 +534,427 @@ def test_lenet5_paper_counts_explain_each_difference_from_keras(capsys):
             checks.lenet5_paper_counts({**right, name: value})
     with pytest.raises(Fail, match=r"lacks \['output'\]"):
         checks.lenet5_paper_counts({key: value for key, value in right.items() if key != "output"})
+
+
+# --------------------------------------------------------------------------- lab 11: text
+
+WORDS = ["film", "movie", "plot", "acting", "music", "story", "scene", "actor", "director", "script",
+         "ending", "camera", "cast", "hero", "villain", "dialogue", "effects", "budget", "sequel", "comedy",
+         "drama", "horror", "romance", "thriller", "twist"]
+REVIEWS = np.array([f"The {WORDS[i % 25]} was {['great', 'awful'][i % 2]}.<br /><br />"
+                    f"{WORDS[(3 * i) % 25].title()} and {WORDS[(7 * i + 1) % 25]} #{i}!" for i in range(48)],
+                   dtype=object)
+REVIEW_LABELS = np.arange(48) % 2 == 0
+TEST_REVIEWS = np.array(["An unseen review about zebras and zeppelins", "zebras again"], dtype=object)
+
+
+def adapted(texts=REVIEWS, vocab_size=80, sequence_length=10):
+    from workbench import text
+
+    return text.adapt(text.vectorizer(vocab_size, sequence_length), texts)
+
+
+def test_text_vectorizer_passes_the_training_vocabulary_and_names_each_slip(capsys):
+    import tensorflow as tf
+
+    from workbench import text
+
+    assert checks.text_vectorizer(adapted(), REVIEWS, 80, 10, test_text=TEST_REVIEWS)
+    assert "'' = 0 padding, '[UNK]' = 1" in capsys.readouterr().out
+    written = keras.layers.TextVectorization(max_tokens=80, output_mode="int", output_sequence_length=10,
+                                             standardize=text.standardize_review)
+    written.adapt(tf.data.Dataset.from_tensor_slices(REVIEWS).batch(7))
+    assert checks.text_vectorizer(written, REVIEWS, 80, 10)
+    default = keras.layers.TextVectorization(max_tokens=80, output_mode="int", output_sequence_length=10)
+    default.adapt(REVIEWS.astype(str))
+    raw = keras.layers.TextVectorization(max_tokens=80, output_mode="int", output_sequence_length=10,
+                                         standardize=None)
+    raw.adapt(REVIEWS.astype(str))
+    cases = {
+        "'br' is word .* HTML line breaks": default,
+        "was not standardized": raw,
+        "vocabulary is empty": text.vectorizer(80, 10),
+        "max_tokens=50, expected vocab_size = 80": adapted(vocab_size=50),
+        "output_sequence_length=20, expected sequence_length = 10": adapted(sequence_length=20),
+        "training AND the test reviews": adapted(np.concatenate([REVIEWS, TEST_REVIEWS])),
+        "not the one learnt from all of train_text": adapted(REVIEWS[:20]),
+    }
+    for message, layer in cases.items():
+        with pytest.raises(Fail, match=message):
+            checks.text_vectorizer(layer, REVIEWS, 80, 10, test_text=TEST_REVIEWS)
+    counts = keras.layers.TextVectorization(max_tokens=80, output_mode="count")
+    with pytest.raises(Fail, match="output_mode='int'"):
+        checks.text_vectorizer(counts, REVIEWS, 80, 10)
+
+
+def review_pipeline(vectorizer, batch_size=4, shuffle="reviews", vectorize=True, prefetch=True,
+                    labels=REVIEW_LABELS):
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((REVIEWS, labels))
+    if shuffle == "reviews":
+        dataset = dataset.shuffle(len(REVIEWS), seed=0)
+    elif shuffle == "small buffer":
+        dataset = dataset.shuffle(2, seed=0)
+    dataset = dataset.batch(batch_size)
+    if shuffle == "batches":
+        dataset = dataset.shuffle(100, seed=0)
+    if vectorize:
+        dataset = dataset.map(lambda reviews, labels: (vectorizer(reviews), labels))
+    return dataset.prefetch(2) if prefetch else dataset
+
+
+def test_text_pipeline_looks_up_every_pair_of_the_first_batch(capsys):
+    import tensorflow as tf
+
+    layer = adapted()
+    assert checks.text_pipeline(review_pipeline(layer), layer, REVIEWS, REVIEW_LABELS, batch_size=4)
+    assert "shuffled batches of 4 (ids int64 of shape (4, 10)" in capsys.readouterr().out
+    swapped = np.random.default_rng(0).permutation(REVIEW_LABELS)
+    cases = {
+        "gives raw strings": review_pipeline(layer, vectorize=False),
+        "first 4 training reviews in order": review_pipeline(layer, shuffle="none"),
+        "only reorders whole batches": review_pipeline(layer, shuffle="batches"),
+        "shuffle buffer is too small": review_pipeline(layer, shuffle="small buffer"),
+        r"shape \(5, 10\), expected \(4, 10\)": review_pipeline(layer, batch_size=5),
+        "\\.prefetch\\(tf.data.AUTOTUNE\\)": review_pipeline(layer, prefetch=False),
+        "labels do not belong to their reviews": review_pipeline(layer, labels=swapped),
+        "one review \\(10 ids\\)": tf.data.Dataset.from_tensor_slices((REVIEWS, REVIEW_LABELS)).map(
+            lambda review, label: (layer(review), label)),
+        "never ends": review_pipeline(layer).repeat(),
+    }
+    for message, dataset in cases.items():
+        with pytest.raises(Fail, match=message):
+            checks.text_pipeline(dataset, layer, REVIEWS, REVIEW_LABELS, batch_size=4)
+    other = adapted(np.concatenate([REVIEWS, TEST_REVIEWS]))
+    with pytest.raises(Fail, match="not the one learnt from all of train_text"):
+        checks.text_pipeline(review_pipeline(other), other, REVIEWS, REVIEW_LABELS, batch_size=4)
+
+
+def bilstm_layers(vocab_size=20000, mask_zero=True, units=64, last=None, dropout=True):
+    return [
+        keras.layers.Embedding(vocab_size, 64, mask_zero=mask_zero),
+        keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True)),
+        keras.layers.Bidirectional(keras.layers.LSTM(32)),
+        keras.layers.Dense(64, activation="relu"),
+        *([keras.layers.Dropout(0.5)] if dropout else []),
+        keras.layers.Dense(1, activation=last),
+    ]
+
+
+def bilstm(**options):
+    return keras.Sequential([keras.Input(shape=(None,), dtype="int64"), *bilstm_layers(**options)])
+
+
+def test_text_model_sees_masking_the_vocabulary_and_the_logit(capsys):
+    assert checks.text_model(bilstm(), 20000)
+    assert "1,391,489 parameters" in capsys.readouterr().out
+    assert checks.text_model(bilstm(vocab_size=5000), 5000)
+    assert checks.model(bilstm(), "imdb_bilstm")  # the generic check passes the lecture's model ...
+    assert checks.model(bilstm(mask_zero=False), "imdb_bilstm")  # ... and cannot see the masking
+    cases = {
+        "does not mask the padding.*mask_zero=True": bilstm(mask_zero=False),
+        "encoder.vocab_size": bilstm(vocab_size=10000),
+        "activation='sigmoid'.*logit": bilstm(last="sigmoid"),
+        r"layer 2 should be Bidirectional\(LSTM\(64, return_sequences=True\)\), yours is "
+        r"Bidirectional\(LSTM\(128": bilstm(units=128),
+        r"layer 5 should be Dropout\(rate=0.5\)": bilstm(dropout=False),
+        "keras.Input": keras.Sequential(bilstm_layers()),
+    }
+    for message, model in cases.items():
+        with pytest.raises(Fail, match=message):
+            checks.text_model(model, 20000)
+
+
+def compiled_bilstm(**settings):
+    model = bilstm(vocab_size=100)
+    options = {"optimizer": keras.optimizers.Adam(global_clipnorm=1.0),
+               "loss": keras.losses.BinaryCrossentropy(from_logits=True),
+               "metrics": [keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")], **settings}
+    model.compile(**options)
+    return model
+
+
+def test_compiled_text_names_the_logit_and_clipping_mistakes(capsys):
+    assert checks.compiled_text(compiled_bilstm())
+    assert "global_clipnorm=1" in capsys.readouterr().out
+    cases = {
+        "expects probabilities.*from_logits=True": [{"loss": "binary_crossentropy"},
+                                                   {"loss": keras.losses.BinaryCrossentropy()}],
+        "accuracy at probability 0.5.*threshold=0.0": [{"metrics": ["accuracy"]}],
+        r"BinaryAccuracy\(threshold=0.5\)": [{"metrics": [keras.metrics.BinaryAccuracy(name="accuracy")]}],
+        "named 'binary_accuracy'": [{"metrics": [keras.metrics.BinaryAccuracy(threshold=0.0)]}],
+        "no accuracy": [{"metrics": []}],
+        "each variable's gradient": [{"optimizer": keras.optimizers.Adam(clipnorm=1.0)}],
+        "every gradient element": [{"optimizer": keras.optimizers.Adam(clipvalue=1.0)}],
+        "not clipped": [{"optimizer": keras.optimizers.Adam()}],
+        "global_clipnorm=5": [{"optimizer": keras.optimizers.Adam(global_clipnorm=5.0)}],
+        "is SGD; .* Adam": [{"optimizer": keras.optimizers.SGD(global_clipnorm=1.0)}],
+        "learning rate 0.01": [{"optimizer": keras.optimizers.Adam(0.01, global_clipnorm=1.0)}],
+        "the loss is 'sparse_categorical_crossentropy'": [{"loss": "sparse_categorical_crossentropy"}],
+    }
+    for message, variants in cases.items():
+        for settings in variants:
+            with pytest.raises(Fail, match=message):
+                checks.compiled_text(compiled_bilstm(**settings))
+    with pytest.raises(Fail, match="not compiled"):
+        checks.compiled_text(bilstm(vocab_size=100))
+
+
+def test_text_end_to_end_reads_raw_strings_and_reloads(tmp_path, capsys):
+    from workbench import text
+
+    layer = adapted()
+    keras.utils.set_random_seed(0)
+    model = bilstm(vocab_size=80)
+    complete = text.end_to_end(layer, model)
+    path = tmp_path / "sentiment.keras"
+    complete.save(path)
+    reloaded = text.load(path)
+    assert checks.text_end_to_end(complete, reloaded, model, layer, path, sentences=["a great film"])
+    assert "the same on 5 reviews" in capsys.readouterr().out
+    strings = keras.Input(shape=(1,), dtype="string")
+    logits = keras.Model(strings, model(layer(strings)))
+    with pytest.raises(Fail, match="gives the model's logits"):
+        checks.text_end_to_end(logits, reloaded, model, layer, path)
+    with pytest.raises(Fail, match="fails on raw strings|must take them"):
+        checks.text_end_to_end(model, reloaded, model, layer, path)
+    with pytest.raises(Fail, match="reloaded is end_to_end itself"):
+        checks.text_end_to_end(complete, complete, model, layer, path)
+    with pytest.raises(Fail, match="nothing is saved"):
+        checks.text_end_to_end(complete, reloaded, model, layer, tmp_path / "missing.keras")
+    with pytest.raises(Fail, match="not a .keras file"):
+        checks.text_end_to_end(complete, reloaded, model, layer, tmp_path / "sentiment.h5")
+    model.save(tmp_path / "ids.keras")
+    with pytest.raises(Fail, match="fails on raw strings"):
+        checks.text_end_to_end(complete, keras.models.load_model(tmp_path / "ids.keras"), model, layer, path)
+    other = bilstm(vocab_size=80)
+    with pytest.raises(Fail, match="predicts differently"):
+        checks.text_end_to_end(complete, text.end_to_end(layer, other), model, layer, path)
+
+
+# --------------------------------------------------------------------------- lab 12: Fashion-MNIST
+
+
+def fashion_predictions(n=400, seed=0):
+    """Labels and probabilities of a plausible classifier: right mostly, shirts often called T-shirts."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    predicted = np.where(rng.random(n) < 0.8, labels, rng.integers(0, 10, n))
+    predicted[(labels == 6) & (rng.random(n) < 0.5)] = 0
+    return labels, np.eye(10)[predicted] * 0.9 + 0.01, predicted
+
+
+def test_confusion_matrix_passes_np_add_at_and_names_each_slip(capsys):
+    labels, probabilities, predicted = fashion_predictions()
+    right = np.zeros((10, 10), dtype=int)
+    np.add.at(right, (labels, predicted), 1)
+    assert checks.confusion_matrix(right, labels, probabilities, class_names=[str(i) for i in range(10)])
+    assert "counts all 400 test images" in capsys.readouterr().out
+    with pytest.raises(Fail, match="transposed: the rows must be the true classes"):
+        checks.confusion_matrix(right.T, labels, probabilities)
+    once = np.zeros((10, 10), dtype=int)
+    once[labels, predicted] += 1  # the classic slip: a repeated index is written once
+    with pytest.raises(Fail, match=r"np.add.at\(confusion, \(labels, predicted\), 1\)"):
+        checks.confusion_matrix(once, labels, predicted)
+    with pytest.raises(Fail, match="holds fractions; count images first"):
+        checks.confusion_matrix(right / right.sum(axis=1, keepdims=True), labels, predicted)
+    with pytest.raises(Fail, match=r"shape \(9, 9\).*np.zeros\(\(10, 10\), dtype=int\)"):
+        checks.confusion_matrix(right[:9, :9], labels, predicted)
+    with pytest.raises(Fail, match="adds up to 399, but there are 400 test images"):
+        checks.confusion_matrix(right - np.eye(10, dtype=int) * (right.diagonal() == right.diagonal().max()),
+                                labels, predicted)
+
+
+def test_per_class_accuracy_divides_by_the_row_sums(capsys):
+    labels, probabilities, predicted = fashion_predictions()
+    counts = np.zeros((10, 10), dtype=int)
+    np.add.at(counts, (labels, predicted), 1)
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+             "Ankle boot"]
+    assert checks.per_class_accuracy(counts.diagonal() / counts.sum(axis=1), labels, probabilities, names)
+    assert "(Shirt)" in capsys.readouterr().out  # the class half called T-shirts is the worst
+    with pytest.raises(Fail, match="column sums.*that is precision"):
+        checks.per_class_accuracy(counts.diagonal() / counts.sum(axis=0), labels, predicted)
+    with pytest.raises(Fail, match="divides by all test images"):
+        checks.per_class_accuracy(counts.diagonal() / counts.sum(), labels, predicted)
+    with pytest.raises(Fail, match="in percent"):
+        checks.per_class_accuracy(100 * counts.diagonal() / counts.sum(axis=1), labels, predicted)
+    with pytest.raises(Fail, match="one accuracy per class, 10"):
+        checks.per_class_accuracy(counts.diagonal()[:5], labels, predicted)
+
+
+# --------------------------------------------------------------------------- lab 13: CIFAR-10
+
+
+def make_residual_block(padding="same", project=True, final_relu=True, shortcut=True, use_bias=False,
+                        momentum=0.9, always_project=False):
+    def block(x, filters, stride=1):
+        layers = keras.layers
+        y = layers.Conv2D(filters, 3, strides=stride, padding=padding, use_bias=use_bias)(x)
+        y = layers.BatchNormalization(momentum=momentum)(y)
+        y = layers.Activation("relu")(y)
+        y = layers.Conv2D(filters, 3, padding=padding, use_bias=use_bias)(y)
+        y = layers.BatchNormalization(momentum=momentum)(y)
+        if not shortcut:
+            return layers.Activation("relu")(y)
+        if project and (always_project or stride != 1 or x.shape[-1] != filters):
+            x = layers.Conv2D(filters, 1, strides=stride, use_bias=use_bias)(x)
+            x = layers.BatchNormalization(momentum=momentum)(x)
+        z = layers.add([x, y])
+        return layers.Activation("relu")(z) if final_relu else z
+    return block
+
+
+def test_residual_block_passes_the_reference_and_names_each_slip(capsys):
+    from workbench import blocks
+
+    assert checks.residual_block(blocks.residual_block)
+    assert checks.residual_block(make_residual_block())
+    assert "relu(x) when the branch is zero" in capsys.readouterr().out
+    with pytest.raises(Fail, match=r"8x8, 6x6, 4x4.*padding=\"same\"\) keeps the size"):
+        checks.residual_block(make_residual_block(padding="valid"))
+    with pytest.raises(Fail, match=r"Conv2D\(filters, 1, strides=stride\)"):
+        checks.residual_block(make_residual_block(project=False))
+    with pytest.raises(Fail, match="use_bias=False"):
+        checks.residual_block(make_residual_block(use_bias=True))
+    with pytest.raises(Fail, match=r"momentum \[0.99\]"):
+        checks.residual_block(make_residual_block(momentum=0.99))
+    with pytest.raises(Fail, match="apply the relu after the add"):
+        checks.residual_block(make_residual_block(final_relu=False))
+    with pytest.raises(Fail, match="parameters, the reference block"):  # no shortcut: no projection weights
+        checks.residual_block(make_residual_block(shortcut=False))
+    with pytest.raises(Fail, match="parameters, the reference block"):
+        checks.residual_block(make_residual_block(always_project=True))
+
+
+def test_residual_block_that_adds_x_only_when_projecting_is_told_to_add_it():
+    from workbench import blocks
+
+    def forgets_identity(x, filters, stride=1):
+        if stride != 1 or x.shape[-1] != filters:
+            return blocks.residual_block(x, filters, stride)
+        y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        y = keras.layers.BatchNormalization(momentum=0.9)(y)
+        y = keras.layers.Activation("relu")(y)
+        y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+        y = keras.layers.BatchNormalization(momentum=0.9)(y)
+        return keras.layers.Activation("relu")(y)
+
+    with pytest.raises(Fail, match="x is not added back"):
+        checks.residual_block(forgets_identity)
+
+
+def make_squeeze_excite(pool="avg", first="relu", last="sigmoid", combine="multiply", units=None):
+    def block(u, ratio=8):
+        layers = keras.layers
+        channels = u.shape[-1]
+        z = (layers.GlobalAveragePooling2D() if pool == "avg" else layers.GlobalMaxPooling2D())(u)
+        s = layers.Dense(units or channels // ratio, activation=first)(z)
+        s = layers.Dense(channels, activation=last)(s)
+        s = layers.Reshape((1, 1, channels))(s)
+        return (layers.Multiply() if combine == "multiply" else layers.Add())([u, s])
+    return block
+
+
+def test_squeeze_excite_is_checked_against_numpy_and_names_each_slip(capsys):
+    from workbench import blocks
+
+    def package(u, ratio=8):
+        return blocks.squeeze_excite(u, ratio=ratio)
+
+    assert checks.squeeze_excite(package)
+    assert checks.squeeze_excite(make_squeeze_excite())
+    assert "equal to NumPy's" in capsys.readouterr().out
+    slips = {
+        "each channel's maximum": make_squeeze_excite(pool="max"),
+        r"the relu \(delta\) after W1 is missing": make_squeeze_excite(first=None),
+        "not squashed by the sigmoid": make_squeeze_excite(last=None),
+        "activations are swapped": make_squeeze_excite(first="sigmoid", last="relu"),
+        "s is added to u": make_squeeze_excite(combine="add"),
+        "W1 has 8 units; the bottleneck is C/r = 32/8 = 4": make_squeeze_excite(units=8),
+    }
+    for message, block in slips.items():
+        with pytest.raises(Fail, match=message):
+            checks.squeeze_excite(block)
+
+    def gate_only(u, ratio=8):
+        s = keras.layers.GlobalAveragePooling2D()(u)
+        s = keras.layers.Dense(u.shape[-1] // ratio, activation="relu")(s)
+        return keras.layers.Dense(u.shape[-1], activation="sigmoid")(s)
+
+    with pytest.raises(Fail, match=r"gives \(32,\) for u of shape \(6, 5, 32\)"):
+        checks.squeeze_excite(gate_only)
+
+
+def make_mixup(same_lambda=True, mix_labels=True, mix_images=True, swap=False, draw="beta", seed=None,
+               label_weight_sum=True):
+    rng = np.random.default_rng(None if seed == "fixed" else seed)
+
+    def mixup(images, labels, alpha):
+        generator = np.random.default_rng(0) if seed == "fixed" else rng
+        n = len(images)
+        lam = generator.beta(alpha, alpha, n) if draw == "beta" else generator.random(n)
+        lam_y = lam if same_lambda else generator.beta(alpha, alpha, n)
+        lam_x = 1 - lam if swap else lam
+        partner = generator.permutation(n)
+        wx = lam_x.reshape(-1, 1, 1, 1)
+        wy = lam_y.reshape(-1, 1)
+        x = wx * images + (1 - wx) * images[partner] if mix_images else images
+        other = (1 - wy) if label_weight_sum else wy
+        y = wy * labels + other * labels[partner] if mix_labels else labels
+        return x, y
+    return mixup
+
+
+def test_mixup_property_test_passes_per_sample_and_per_batch_lambda(capsys):
+    from workbench.data.pipeline import mixup as package_mixup
+
+    assert checks.mixup(make_mixup())
+    assert "same lam ~ Beta(alpha, alpha)" in capsys.readouterr().out
+    rng = np.random.default_rng(1)
+
+    def per_batch(images, labels, alpha):  # Zhang et al.'s code: one lambda for the whole batch
+        lam, partner = rng.beta(alpha, alpha), rng.permutation(len(images))
+        return lam * images + (1 - lam) * images[partner], lam * labels + (1 - lam) * labels[partner]
+
+    assert checks.mixup(per_batch)
+    seeds = iter(range(10_000))
+    assert checks.mixup(lambda x, y, alpha: package_mixup(x, y, alpha, seed=[next(seeds), 0]))
+
+
+def test_mixup_names_each_slip():
+    slips = {
+        "use the same lam for the image and its label": make_mixup(same_lambda=False),
+        "the images are mixed but the labels are still one-hot": make_mixup(mix_labels=False),
+        "the labels are mixed but the images are not": make_mixup(mix_images=False),
+        "lam and 1 - lam are swapped": make_mixup(swap=True),
+        r"Beta\(alpha, alpha\) gives about 0.90 and 0.75": make_mixup(draw="uniform"),
+        "two calls mixed the batch identically": make_mixup(seed="fixed"),
+        "sums to .*, not 1": make_mixup(label_weight_sum=False),
+    }
+    for message, mix in slips.items():
+        with pytest.raises(Fail, match=message):
+            checks.mixup(mix)
+    with pytest.raises(Fail, match="must return two arrays"):
+        checks.mixup(lambda x, y, alpha: x)
+    with pytest.raises(Fail, match="returned the batch unchanged"):
+        checks.mixup(lambda x, y, alpha: (x, y))
+
+
+def test_a_sequential_model_matches_a_functional_registry_entry():
+    # The TensorFlow tutorial writes its CIFAR CNN with Sequential; the registry's is functional.
+    import keras
+
+    layers = keras.layers
+    tutorial = keras.Sequential([
+        keras.Input(shape=(32, 32, 3)),
+        layers.Conv2D(32, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax"),
+    ])
+    assert checks.model(tutorial, "cifar_cnn")
+    no_softmax = keras.Sequential([keras.Input(shape=(32, 32, 3)), *tutorial.layers[:-1], layers.Dense(10)])
+    with pytest.raises(checks.CheckFailed, match="layer 8 should be Dense"):
+        checks.model(no_softmax, "cifar_cnn")

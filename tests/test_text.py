@@ -61,6 +61,20 @@ def test_the_task_vectorizes_in_the_pipeline_and_shards_disjointly():
     assert rows <= {tuple(r) for r in expected}  # the same ids as vectorizing up front
 
 
+def test_control_characters_in_reviews_do_not_break_the_saved_vocabulary(tmp_path):
+    # IMDB's reviews hold Windows-1252 punctuation read as C1 controls ("\x85" for an ellipsis);
+    # Keras writes the vocabulary one token per line and reads it back with str.splitlines(),
+    # which also breaks at those: a token holding one reloaded as two, a repeated term.
+    reviews = np.array(["A fine film\x85 really.", "Dull\x96boring\u2028 stuff", "great great film"],
+                       dtype=object)
+    layer = text.adapt(text.vectorizer(40, 8), reviews)
+    assert not any(ch in token for token in layer.get_vocabulary() for ch in "\x85\x96\u2028")
+    complete = text.end_to_end(layer, models.build("imdb_bilstm", vocab_size=40))
+    complete.save(tmp_path / "m.keras")
+    reloaded = text.load(tmp_path / "m.keras")
+    assert np.allclose(text.predict(reloaded, reviews), text.predict(complete, reviews))
+
+
 def test_the_end_to_end_model_reloads_and_predicts_the_same_on_raw_strings(tmp_path):
     task = tasks.TextClassification(vocab_size=40, sequence_length=12)
     task.prepare(None, REVIEWS)

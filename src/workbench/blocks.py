@@ -26,7 +26,7 @@ def augmentation(flip: str = "horizontal", rotation: float = 0.1, zoom: float = 
         keras.layers.RandomFlip(flip, seed=seed),
         keras.layers.RandomRotation(rotation, seed=seed),
         keras.layers.RandomZoom(zoom, seed=seed),
-        keras.layers.RandomContrast(contrast, seed=seed),
+        keras.layers.RandomContrast(contrast, value_range=(0, 1), seed=seed),  # pixels in [0, 1]
     ], name="augmentation")
 
 

@@ -92,6 +92,12 @@ def _require_model(model):
         )
 
 
+def _computing_layers(model) -> list:
+    import keras
+
+    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
 def model(model, expected: str) -> bool:
     """Compare ``model`` with the registry's ``expected`` architecture, layer by layer."""
     _require_model(model)
@@ -106,21 +112,24 @@ def model(model, expected: str) -> bool:
         raise _fail(f"wrong output shape: your model outputs {yours_out}, expected {ref_out} "
                     f"(one probability per class): the last layer needs {ref_out[-1]} units "
                     "and a softmax activation.")
-    for position, (mine, theirs) in enumerate(zip(model.layers, reference.layers, strict=False), 1):
+    # A functional model lists its InputLayer, a Sequential one does not: either way of writing
+    # the same network passes.
+    yours_layers, reference_layers = _computing_layers(model), _computing_layers(reference)
+    for position, (mine, theirs) in enumerate(zip(yours_layers, reference_layers, strict=False), 1):
         if type(mine) is not type(theirs) or layer_fields(mine) != layer_fields(theirs):
             raise _fail(f"layer {position} should be {describe(theirs)}, yours is {describe(mine)}.")
-    if len(model.layers) < len(reference.layers):
-        missing = reference.layers[len(model.layers)]
-        raise _fail(f"your model has {len(model.layers)} layers, the lecture's {len(reference.layers)}: "
-                    f"layer {len(model.layers) + 1} should be {describe(missing)}.")
-    if len(model.layers) > len(reference.layers):
-        extra = model.layers[len(reference.layers)]
-        raise _fail(f"your model has {len(model.layers)} layers, the lecture's {len(reference.layers)}: "
+    if len(yours_layers) < len(reference_layers):
+        missing = reference_layers[len(yours_layers)]
+        raise _fail(f"your model has {len(yours_layers)} layers, the lecture's {len(reference_layers)}: "
+                    f"layer {len(yours_layers) + 1} should be {describe(missing)}.")
+    if len(yours_layers) > len(reference_layers):
+        extra = yours_layers[len(reference_layers)]
+        raise _fail(f"your model has {len(yours_layers)} layers, the lecture's {len(reference_layers)}: "
                     f"remove {describe(extra)} and what follows it.")
     if model.count_params() != reference.count_params():
         raise _fail(f"your model has {model.count_params():,} parameters, expected "
                     f"{reference.count_params():,}; compare model.summary() with the listing.")
-    return _passed(f"model matches {spec.title!r}: {len(model.layers)} layers, "
+    return _passed(f"model matches {spec.title!r}: {len(yours_layers)} layers, "
                    f"{model.count_params():,} parameters.")
 
 
@@ -1126,3 +1135,745 @@ def lenet5_paper_counts(counts) -> bool:
     total = sum(LENET5_PAPER.values())
     return _passed(f"the paper's counts: {', '.join(f'{k} {v:,}' for k, v in LENET5_PAPER.items())}; "
                    f"{total:,} in total ({total - LENET5_PAPER['output']:,} without the RBF output).")
+
+
+# --------------------------------------------------------------------------- lab 11: text
+# Lab 11 reads raw review text: a TextVectorization layer learnt on the training text, a tf.data
+# pipeline of (ids, label) batches, lecture 003's BiLSTM ending in a logit, Adam with lecture 002's
+# gradient norm clipping, and the end-to-end model that takes raw strings, saved and reloaded.
+
+_TEXT_VOCABULARIES: dict = {}  # (vocab_size, digest of the texts) -> vocabulary: two checks adapt once
+
+
+def _vocabulary(layer) -> list[str]:
+    return [str(token) for token in layer.get_vocabulary()]
+
+
+def _learnt_vocabulary(texts, vocab_size: int) -> list[str]:
+    """The vocabulary ``workbench.text`` learns from ``texts``, the one the batch lab trains with."""
+    import hashlib
+
+    import tensorflow as tf
+
+    from workbench import text
+
+    texts = np.asarray(texts, dtype=object)
+    key = (vocab_size, hashlib.sha256("\0".join(map(str, texts)).encode()).hexdigest())
+    if key not in _TEXT_VOCABULARIES:
+        layer = text.vectorizer(vocab_size, 1)
+        layer.adapt(tf.data.Dataset.from_tensor_slices(texts).batch(512))
+        _TEXT_VOCABULARIES[key] = _vocabulary(layer)
+    return _TEXT_VOCABULARIES[key]
+
+
+def _first_difference(mine: list[str], expected: list[str]) -> str:
+    for position, (a, b) in enumerate(zip(mine, expected, strict=False)):
+        if a != b:
+            return f"id {position} is {a!r} in yours, {b!r} in the expected one"
+    return f"yours has {len(mine):,} entries, the expected one {len(expected):,}"
+
+
+def text_vectorizer(vectorizer, train_text, vocab_size: int, sequence_length: int, test_text=None) -> bool:
+    """Check lab 11's ``TextVectorization``: integer ids, ``vocab_size`` of them, ``sequence_length``
+    per review, the reviews' own standardization (HTML line breaks dropped), and a vocabulary
+    learnt from the training text and nothing else (compared with one adapted here)."""
+    import keras
+
+    if not isinstance(vectorizer, keras.layers.TextVectorization):
+        raise _fail(f"vectorizer is a {type(vectorizer).__name__}; make it a "
+                    "keras.layers.TextVectorization(...) (or text.vectorizer(vocab_size, sequence_length)).")
+    config = vectorizer.get_config()
+    if config.get("output_mode") != "int":
+        raise _fail(f"output_mode={config.get('output_mode')!r} turns a review into one vector and loses the "
+                    "order of its words; the LSTMs read the words one after the other: output_mode='int'.")
+    if config.get("max_tokens") != vocab_size:
+        raise _fail(f"max_tokens={config.get('max_tokens')}, expected vocab_size = {vocab_size}: the "
+                    "vocabulary keeps the vocab_size most frequent words (ids 0 and 1 included); "
+                    "max_tokens=vocab_size.")
+    if config.get("output_sequence_length") != sequence_length:
+        raise _fail(f"output_sequence_length={config.get('output_sequence_length')}, expected "
+                    f"sequence_length = {sequence_length}: every review becomes exactly that many ids, cut "
+                    "or padded with 0 (without it each batch is padded to its own longest review).")
+    vocabulary = _vocabulary(vectorizer)
+    if len(vocabulary) <= 2:
+        raise _fail("the vocabulary is empty: learn it from the training text, "
+                    "vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train_text).batch(512)).")
+    frequent = vocabulary[2:102]
+    if "br" in frequent:
+        raise _fail(f"'br' is word {vocabulary.index('br')} of the vocabulary: the reviews' HTML line breaks "
+                    "('<br />') were kept. Standardize with standardize=text.standardize_review, which drops "
+                    "them before lower-casing and stripping punctuation.")
+    raw = [word for word in frequent if word != word.lower() or any(not c.isalnum() for c in word)]
+    if raw:
+        raise _fail(f"the vocabulary holds {raw[0]!r}: the text was not standardized (lower case, no "
+                    "punctuation), so 'Film', 'film.' and 'film' get three ids; "
+                    "standardize=text.standardize_review.")
+    expected = _learnt_vocabulary(train_text, vocab_size)
+    if vocabulary != expected:
+        if test_text is not None:
+            if vocabulary == _learnt_vocabulary(test_text, vocab_size):
+                raise _fail("the vocabulary was learnt from the test reviews: adapt on train_text.")
+            if vocabulary == _learnt_vocabulary(np.concatenate([np.asarray(train_text, object),
+                                                                np.asarray(test_text, object)]), vocab_size):
+                raise _fail("the vocabulary was learnt from the training AND the test reviews: the test set "
+                            "must stay unseen until it is tested on (its words would shape the ids, a leak, "
+                            "and a deployed model cannot learn from reviews it has not met). Adapt on "
+                            "train_text only.")
+        difference = _first_difference(vocabulary, expected)
+        raise _fail(f"the vocabulary is not the one learnt from all of train_text ({difference}): adapt "
+                    "once, on the whole training text, "
+                    "vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train_text).batch(512)).")
+    return _passed(f"TextVectorization learnt on the {len(train_text):,} training reviews: "
+                   f"{len(vocabulary):,} ids ('' = 0 padding, '[UNK]' = 1, then {vocabulary[2]!r}, "
+                   f"{vocabulary[3]!r}, ...), {sequence_length} per review.")
+
+
+def _vectorized(vectorizer, texts, chunk: int = 1024) -> np.ndarray:
+    texts = np.asarray(texts, dtype=object)
+    return np.concatenate([np.asarray(vectorizer(texts[start:start + chunk]))
+                           for start in range(0, len(texts), chunk)]).astype("int64")
+
+
+def text_pipeline(dataset, vectorizer, train_text, train_labels, batch_size: int = 32) -> bool:
+    """Check lab 11's training pipeline: batches of ``batch_size`` (token ids, label) pairs, the ids
+    ``vectorizer(review)`` of training reviews with their own labels, the reviews shuffled before
+    batching, and the pipeline ending in ``prefetch``.
+
+    Every row of the first batch is looked up among the vectorized training reviews, so the pairs
+    are checked, not only the shapes."""
+    import tensorflow as tf
+
+    if not isinstance(dataset, tf.data.Dataset):
+        raise _fail(f"train_ds is a {type(dataset).__name__}; build a tf.data.Dataset, starting from "
+                    "tf.data.Dataset.from_tensor_slices((train_text, train_labels)).")
+    count, length = len(train_text), vectorizer.get_config()["output_sequence_length"]
+    batches = iter(dataset)
+    batch, following = next(batches), next(batches, None)
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise _fail("each element must be a pair (token ids, labels): slice the two arrays together, "
+                    "from_tensor_slices((train_text, train_labels)), and map (reviews, labels) -> "
+                    "(vectorizer(reviews), labels).")
+    ids, labels = batch
+    if ids.dtype == tf.string:
+        raise _fail("the pipeline gives raw strings; the model reads token ids: map the vectorizer over the "
+                    "pairs, .map(lambda reviews, labels: (vectorizer(reviews), labels)).")
+    ids, labels = np.asarray(ids), np.asarray(labels)
+    if ids.ndim == 1 and labels.ndim == 2:
+        raise _fail("the pair is the wrong way round: (token ids, label), the input first.")
+    if ids.ndim == 1:
+        raise _fail(f"an element holds one review ({ids.shape[0]} ids): batch the pairs, "
+                    f".batch({batch_size}).")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise _fail(f"the ids have dtype {ids.dtype}: use the TextVectorization layer's own int64 ids "
+                    "(output_mode='int'), without casting them.")
+    if ids.shape != (batch_size, length):
+        raise _fail(f"the first batch of ids has shape {ids.shape}, expected ({batch_size}, {length}): "
+                    f".batch({batch_size}) once, and the vectorizer's {length} ids per review.")
+    labels = labels.reshape(len(labels), -1)
+    if labels.shape != (batch_size, 1) or not set(np.unique(labels)) <= {0, 1}:
+        raise _fail(f"the first batch of labels has shape {labels.shape} and values {np.unique(labels)[:5]}; "
+                    "expected one 0 (negative) or 1 (positive) per review: train_labels as they are.")
+    expected = _learnt_vocabulary(train_text, vectorizer.get_config()["max_tokens"])
+    if _vocabulary(vectorizer) != expected:
+        raise _fail("the vectorizer's vocabulary is not the one learnt from all of train_text: adapt it on "
+                    "the training text only (the vectorizer's check above says how).")
+    where: dict[bytes, list[int]] = {}
+    for position, row in enumerate(_vectorized(vectorizer, train_text)):
+        where.setdefault(row.tobytes(), []).append(position)
+    found = [where.get(row.astype("int64").tobytes()) for row in ids]
+    if any(positions is None for positions in found):
+        raise _fail("some rows of the batch are not vectorizer(review) of any training review: vectorize "
+                    "the training reviews with this vectorizer, in the pipeline.")
+    train_labels = np.asarray(train_labels).reshape(-1)
+    if not all(np.any(train_labels[positions] == label) for positions, label in zip(found, labels[:, 0],
+                                                                                     strict=True)):
+        raise _fail("some labels do not belong to their reviews: keep each review with its label, slicing "
+                    "the pair from_tensor_slices((train_text, train_labels)) and shuffling the pairs (never "
+                    "the two arrays separately).")
+    first = np.array([min(positions) for positions in found])
+    second = [where.get(row.astype("int64").tobytes()) for row in np.asarray(following[0])] \
+        if following is not None else []
+    second = np.array([min(positions) for positions in second if positions is not None])
+
+    def in_a_row(positions):
+        return len(positions) > 1 and np.array_equal(np.diff(positions), np.ones(len(positions) - 1))
+
+    if in_a_row(first) and (len(second) < 2 or in_a_row(second)):
+        if first[0] == 0 and (len(second) < 2 or second[0] == batch_size):
+            raise _fail(f"the first batch is the first {batch_size} training reviews in order: shuffle the "
+                        f"reviews before batching, .shuffle(len(train_text)) before .batch({batch_size}).")
+        raise _fail(f"every batch is {batch_size} consecutive training reviews: .shuffle after .batch only "
+                    "reorders whole batches; shuffle the reviews, then batch.")
+    if first.max() < min(4 * batch_size, count // 2):
+        raise _fail(f"the first batch comes from the first {first.max() + 1} reviews only: the shuffle "
+                    "buffer is too small to mix the whole training set; .shuffle(len(train_text)).")
+    batches = int(dataset.cardinality())
+    if batches == int(tf.data.INFINITE_CARDINALITY):
+        raise _fail("the pipeline never ends (.repeat()): one pass over the training reviews is one epoch.")
+    if batches >= 0 and batches != -(-count // batch_size):
+        raise _fail(f"the pipeline has {batches} batches, expected {-(-count // batch_size)}: one pass over "
+                    f"all {count:,} training reviews in batches of {batch_size}.")
+    if "Prefetch" not in type(dataset).__name__:
+        raise _fail("end the pipeline with .prefetch(tf.data.AUTOTUNE): the next batches are then vectorized "
+                    "on the CPU while the model trains on this one.")
+    return _passed(f"shuffled batches of {batch_size} (ids {ids.dtype} of shape {ids.shape}, labels 0/1), "
+                   "vectorized with the vocabulary of the training text, prefetched.")
+
+
+def _text_layer(layer) -> str:
+    """A layer of the text model as the listing writes it, e.g. ``Bidirectional(LSTM(64, ...))``."""
+    kind = type(layer).__name__
+    if kind == "Embedding":
+        config = layer.get_config()
+        masking = ", mask_zero=True" if config["mask_zero"] else ""
+        return f"Embedding({config['input_dim']}, {config['output_dim']}{masking})"
+    if kind == "Bidirectional":
+        return f"Bidirectional({_text_layer(layer.forward_layer)})"
+    if kind in ("LSTM", "GRU", "SimpleRNN"):
+        sequences = ", return_sequences=True" if layer.return_sequences else ""
+        return f"{kind}({layer.units}{sequences})"
+    return describe(layer)
+
+
+def text_model(model, vocab_size: int = 20000) -> bool:
+    """Compare a model with lecture 003's BiLSTM listing (the registry's ``imdb_bilstm`` built for
+    ``vocab_size``), naming what ``checks.model`` cannot see: the Embedding's size and its masking,
+    the LSTMs, and the logit at the end."""
+    _require_model(model)
+    reference = registry.build("imdb_bilstm", vocab_size=vocab_size)
+    try:
+        shape = tuple(model.input_shape)
+    except (AttributeError, ValueError):
+        shape = None
+    if shape is None or len(shape) != 2:
+        raise _fail(f"your model takes inputs of shape {shape}; it reads a sequence of token ids per review: "
+                    "start with keras.Input(shape=(None,), dtype='int64').")
+    embedding = model.layers[0] if model.layers else None
+    if type(embedding).__name__ != "Embedding":
+        first_layer = _text_layer(embedding) if embedding else "missing"
+        raise _fail(f"layer 1 is {first_layer}; the listing starts with keras.layers.Embedding(vocab_size, "
+                    "64, mask_zero=True): one vector of 64 numbers per word id.")
+    config = embedding.get_config()
+    if config["input_dim"] != vocab_size:
+        raise _fail(f"the Embedding has {config['input_dim']:,} rows, the vectorizer gives ids 0 to "
+                    f"{vocab_size - 1:,}: the listing's encoder.vocab_size (the old tensorflow_datasets "
+                    f"encoder's vocabulary) is our vectorizer's vocabulary size, Embedding(vocab_size, 64).")
+    if config["output_dim"] != 64:
+        raise _fail(f"the Embedding gives {config['output_dim']} numbers per word, the listing 64: "
+                    "Embedding(vocab_size, 64, mask_zero=True).")
+    if not config["mask_zero"]:
+        raise _fail("the Embedding does not mask the padding: a review shorter than sequence_length ends in "
+                    "id 0s, and without mask_zero=True the LSTMs read them as words (the backward LSTM reads "
+                    "the padding first). With it, the LSTMs skip those steps and a review gives the same "
+                    "output however much padding follows: Embedding(vocab_size, 64, mask_zero=True).")
+    last = model.layers[-1]
+    if tuple(model.output_shape[1:]) != (1,):
+        raise _fail(f"your model outputs {tuple(model.output_shape[1:])} per review; the listing ends in "
+                    "Dense(1): one number, the logit of a positive review (Bidirectional(LSTM(32)) without "
+                    "return_sequences gives one vector per review).")
+    activation = getattr(getattr(last, "activation", None), "__name__", "linear")
+    if activation != "linear":
+        raise _fail(f"the last layer has activation={activation!r}; the listing's Dense(1) has none: it "
+                    "outputs a logit (any real number, a positive review when > 0), the loss is computed "
+                    "from logits (BinaryCrossentropy(from_logits=True)) and the end-to-end model adds the "
+                    "sigmoid.")
+    # A functional model lists its InputLayer, a Sequential one does not: either way of writing
+    # the same network passes.
+    yours_layers, reference_layers = _computing_layers(model), _computing_layers(reference)
+    for position, (mine, theirs) in enumerate(zip(yours_layers, reference_layers, strict=False), 1):
+        if type(mine) is not type(theirs) or _text_layer(mine) != _text_layer(theirs):
+            raise _fail(f"layer {position} should be {_text_layer(theirs)}, yours is {_text_layer(mine)}.")
+    if len(model.layers) != len(reference.layers):
+        which = (f"layer {len(model.layers) + 1} should be {_text_layer(reference.layers[len(model.layers)])}"
+                 if len(model.layers) < len(reference.layers) else
+                 f"remove {_text_layer(model.layers[len(reference.layers)])} and what follows it")
+        raise _fail(f"your model has {len(model.layers)} layers, the listing {len(reference.layers)}: "
+                    f"{which}.")
+    if model.count_params() != reference.count_params():
+        raise _fail(f"your model has {model.count_params():,} parameters, the listing's "
+                    f"{reference.count_params():,}; compare model.summary() with it.")
+    return _passed(f"model matches lecture 003's BiLSTM: Embedding({vocab_size}, 64, mask_zero=True), "
+                   f"two bidirectional LSTMs, one logit out; {model.count_params():,} parameters.")
+
+
+def _metric_entry(metric) -> tuple[str, str | None, dict | None]:
+    """A compiled metric as (name, class name, config): strings and serialized objects alike."""
+    if isinstance(metric, str):
+        return metric, None, None
+    config = metric.get("config")
+    if isinstance(config, dict):
+        return str(config.get("name", "")), metric.get("class_name"), config
+    return str(config), metric.get("class_name"), None  # a function, e.g. keras.metrics.binary_accuracy
+
+
+def compiled_text(model, clip_norm: float = 1.0, learning_rate: float = 0.001) -> bool:
+    """Check lab 11's compile step: Adam with ``global_clipnorm=clip_norm`` (lecture 002's rule on
+    the whole gradient), binary cross-entropy from logits and accuracy thresholded at logit 0."""
+    import keras
+
+    _require_model(model)
+    if not getattr(model, "compiled", False) or model.optimizer is None:
+        raise _fail("the model is not compiled yet: call model.compile(optimizer=..., loss=..., "
+                    "metrics=[...]).")
+    loss = model.loss
+    if isinstance(loss, str):
+        name, from_logits = {"bce": "binary_crossentropy"}.get(loss, loss), False
+    elif isinstance(loss, keras.losses.Loss):
+        name, from_logits = _snake(type(loss).__name__), bool(loss.get_config().get("from_logits", False))
+    else:
+        name, from_logits = getattr(loss, "__name__", type(loss).__name__), False
+    if name != "binary_crossentropy":
+        raise _fail(f"the loss is {name!r}; one logit per review, two classes: "
+                    "loss=keras.losses.BinaryCrossentropy(from_logits=True).")
+    if not from_logits:
+        raise _fail("binary cross-entropy here expects probabilities, but the model's last Dense(1) gives a "
+                    "logit (any real number): Keras would clip it into [0, 1] and train on nonsense. "
+                    "loss=keras.losses.BinaryCrossentropy(from_logits=True) applies the sigmoid inside the "
+                    "loss, in a numerically stable form.")
+    metrics = []
+    for entry in model.get_compile_config().get("metrics") or []:
+        metrics.extend(entry if isinstance(entry, (list, tuple)) else [entry])
+    accuracies = [_metric_entry(m) for m in metrics]
+    accuracies = [(name, kind, config) for name, kind, config in accuracies
+                  if name in ("accuracy", "acc", "binary_accuracy") or kind in ("BinaryAccuracy", "Accuracy")]
+    if not accuracies:
+        raise _fail("no accuracy is measured: metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, "
+                    "name='accuracy')].")
+    name, kind, config = accuracies[0]
+    if kind != "BinaryAccuracy" or config is None:
+        raise _fail(f"metrics=[{name!r}] measures accuracy at probability 0.5, but here it is applied to "
+                    "logits: a logit of 0.3 (probability 0.57) would count as negative. A logit's decision "
+                    "point is 0: keras.metrics.BinaryAccuracy(threshold=0.0, name='accuracy').")
+    threshold = float(config.get("threshold", 0.5))
+    if threshold != 0.0:
+        raise _fail(f"BinaryAccuracy(threshold={threshold:g}) applies a probability's threshold to logits: a "
+                    "logit of 0.3 (probability 0.57) would count as negative. A logit's decision point is 0: "
+                    "BinaryAccuracy(threshold=0.0, name='accuracy').")
+    if name != "accuracy":
+        raise _fail(f"the accuracy is named {name!r}: name='accuracy', so that the "
+                    "history and TensorBoard call it 'accuracy' and 'val_accuracy' as in the batch lab.")
+    optimizer = model.optimizer
+    if type(optimizer).__name__ != "Adam":
+        raise _fail(f"the optimizer is {type(optimizer).__name__}; keras-io's and the batch lab's is Adam: "
+                    f"keras.optimizers.Adam(global_clipnorm={clip_norm:g}).")
+    rate = float(np.asarray(optimizer.learning_rate))
+    if not np.isclose(rate, learning_rate):
+        raise _fail(f"learning rate {rate:g}; keras-io uses Adam's default, {learning_rate:g}.")
+    if optimizer.global_clipnorm is None:
+        if optimizer.clipnorm is not None:
+            raise _fail(f"clipnorm={optimizer.clipnorm:g} clips each variable's gradient by its own norm, "
+                        "which changes the gradient's direction; lecture 002's rule scales the whole "
+                        f"gradient by threshold / ||g||: global_clipnorm={clip_norm:g}.")
+        if optimizer.clipvalue is not None:
+            raise _fail(f"clipvalue={optimizer.clipvalue:g} cuts every gradient element separately; "
+                        "lecture 002's rule scales the whole gradient by threshold / ||g||: "
+                        f"global_clipnorm={clip_norm:g}.")
+        raise _fail("the gradient is not clipped: lecture 002's gradient norm clipping, if ||g|| >= "
+                    f"threshold then g <- threshold / ||g|| * g, is Adam(global_clipnorm={clip_norm:g}).")
+    if not np.isclose(float(optimizer.global_clipnorm), clip_norm):
+        raise _fail(f"global_clipnorm={optimizer.global_clipnorm:g}; the batch lab's --clip-norm is "
+                    f"{clip_norm:g}: global_clipnorm={clip_norm:g}.")
+    return _passed(f"compiled with Adam(learning_rate={learning_rate:g}, global_clipnorm={clip_norm:g}), "
+                   "BinaryCrossentropy(from_logits=True) and BinaryAccuracy(threshold=0.0).")
+
+
+def _quiet_tracing():
+    """Mute TensorFlow's warning about frequent tracing while a check compiles a few models once each
+    (``predict_on_batch``: an eager BiLSTM call takes seconds); it would only be noise here."""
+    import contextlib
+
+    import tensorflow as tf
+
+    @contextlib.contextmanager
+    def quiet():
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+    return quiet()
+
+
+TEXT_EXAMPLES = ("A wonderful, moving film. I loved it!", "Dull and boring.<br /><br />A waste of time.",
+                 "the plot", "")
+
+
+def text_end_to_end(end_to_end, reloaded, model, vectorizer, path, sentences=()) -> bool:
+    """Check lab 11's end-to-end model: raw strings in, ``sigmoid(model(vectorizer(strings)))`` out,
+    saved to the ``.keras`` file ``path`` and ``reloaded`` from it with the same predictions."""
+    from pathlib import Path
+
+    import tensorflow as tf
+
+    _require_model(end_to_end)
+    examples = [*TEXT_EXAMPLES, *map(str, sentences)]
+    strings = tf.constant([[example] for example in examples])
+    try:
+        with _quiet_tracing():
+            yours = np.asarray(end_to_end.predict_on_batch(strings), "float64")
+    except Exception as error:  # whatever fails, it does not read raw strings
+        raise _fail(f"end_to_end failed on raw strings ({type(error).__name__}): it must take them, "
+                    "keras.Input(shape=(1,), dtype='string'), then the vectorizer, then the model.") from None
+    if yours.size != len(examples):
+        raise _fail(f"end_to_end gives {yours.shape} for {len(examples)} reviews: one probability each.")
+    yours = yours.reshape(-1)
+    with _quiet_tracing():
+        logits = np.asarray(model.predict_on_batch(vectorizer(strings)), "float64").reshape(-1)
+    if np.allclose(yours, logits, atol=1e-5):
+        raise _fail("end_to_end gives the model's logits: add keras.layers.Activation('sigmoid') after the "
+                    "model, so that it returns the probability of a positive review.")
+    if not np.allclose(yours, 1 / (1 + np.exp(-logits)), atol=1e-5):
+        raise _fail("end_to_end(strings) differs from sigmoid(model(vectorizer(strings))): join the adapted "
+                    "vectorizer and the trained model, strings -> vectorizer -> model -> sigmoid.")
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise _fail(f"{path.name} is not a .keras file: save with a name ending in .keras (Keras 3's format, "
+                    "weights and architecture in one file).")
+    if not path.is_file():
+        raise _fail(f"nothing is saved at {path}: end_to_end.save(path).")
+    if reloaded is end_to_end:
+        raise _fail("reloaded is end_to_end itself: load it back from the file, reloaded = text.load(path).")
+    _require_model(reloaded)
+    try:
+        with _quiet_tracing():
+            again = np.asarray(reloaded.predict_on_batch(strings), "float64").reshape(-1)
+    except Exception as error:  # whatever fails, it does not read raw strings
+        raise _fail(f"the reloaded model fails on raw strings ({type(error).__name__}): save and load the "
+                    "end-to-end model, not the model on ids (nor the training checkpoint).") from None
+    if again.shape != yours.shape or not np.allclose(again, yours, atol=1e-6):
+        raise _fail("the reloaded model predicts differently: save end_to_end (after training) to path and "
+                    "reload that same file.")
+    return _passed(f"raw strings -> probabilities; reloaded from {path.name}, the same on {len(examples)} "
+                   f"reviews (largest difference {np.abs(again - yours).max():.1e}).")
+
+
+# --------------------------------------------------------------------------- lab 12: Fashion-MNIST
+
+
+def _reference_confusion(labels, predictions, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(counts[true, pred], predicted ids) from labels and class ids or probabilities."""
+    from workbench import plots
+
+    predicted = np.asarray(predictions)
+    predicted = predicted.argmax(axis=-1) if predicted.ndim == 2 and predicted.shape[1] > 1 else predicted
+    predicted = np.reshape(predicted, -1).astype(np.int64)
+    return plots.confusion_counts(np.reshape(labels, -1), predicted, num_classes), predicted
+
+
+def confusion_matrix(confusion, labels, predictions, class_names=None, num_classes: int = 10) -> bool:
+    """Check a confusion matrix counted with NumPy: ``confusion[true, predicted]`` is the number of
+    test images of class ``true`` that the model called ``predicted``. ``predictions`` may be class
+    ids or ``model.predict``'s probabilities; the reference is counted here from the same ones."""
+    num_classes = len(class_names) if class_names is not None else num_classes
+    expected, _ = _reference_confusion(labels, predictions, num_classes)
+    if confusion is None:
+        raise _fail(f"confusion is None: fill a ({num_classes}, {num_classes}) array of counts and leave it "
+                    "as `confusion`.")
+    mine = np.asarray(confusion)
+    if mine.shape != expected.shape:
+        raise _fail(f"confusion has shape {mine.shape}; it needs one row per true class and one column per "
+                    f"predicted class, ({num_classes}, {num_classes}): start from "
+                    f"np.zeros(({num_classes}, {num_classes}), dtype=int).")
+    total = int(expected.sum())
+    if not np.issubdtype(mine.dtype, np.number):
+        raise _fail(f"confusion holds {mine.dtype} values; it counts images: integers.")
+    if np.array_equal(mine, expected):
+        worst = int(np.argmax(expected.sum(axis=1) - np.diag(expected)))
+        name = class_names[worst] if class_names is not None else f"class {worst}"
+        return _passed(f"confusion[true, predicted] counts all {total:,} test images; "
+                       f"{total - int(np.trace(expected)):,} are off the diagonal, the most of them "
+                       f"in the row of {name}.")
+    if np.array_equal(mine, expected.T):
+        raise _fail("confusion is transposed: the rows must be the true classes and the columns the "
+                    "predicted ones, confusion[true, predicted] (here rows are the predictions).")
+    rows = expected.sum(axis=1, keepdims=True)
+    if np.allclose(mine, expected / np.maximum(rows, 1)) or np.allclose(mine, expected / max(total, 1)):
+        raise _fail("confusion holds fractions; count images first (integers, np.zeros(..., dtype=int)). "
+                    "Per-class accuracy, the next step, divides by the row sums.")
+    if np.array_equal(mine, (expected > 0).astype(mine.dtype)):
+        raise _fail(f"confusion adds up to {int(mine.sum()):,}, not {total:,}: each (true, predicted) pair "
+                    "was counted once however often it occurs. confusion[labels, predicted] += 1 with "
+                    "arrays does that (NumPy writes a repeated index once); use "
+                    "np.add.at(confusion, (labels, predicted), 1) or loop over the images.")
+    same_counts = np.array_equal(np.sort(mine, axis=None), np.sort(expected, axis=None))
+    if np.isclose(mine.sum(), total) and same_counts:
+        raise _fail("confusion has the right counts in the wrong cells: index it as "
+                    "confusion[true_label, predicted_class], with the predicted class from "
+                    "predictions.argmax(axis=1).")
+    if not np.isclose(mine.sum(), total):
+        raise _fail(f"confusion adds up to {mine.sum():g}, but there are {total:,} test images: count each "
+                    "image exactly once, in row true_label and column predicted_class.")
+    wrong = np.argwhere(mine != expected)[0]
+    raise _fail(f"confusion[{wrong[0]}, {wrong[1]}] is {mine[wrong[0], wrong[1]]:g}, expected "
+                f"{expected[wrong[0], wrong[1]]}: the images of true class {wrong[0]} predicted as "
+                f"{wrong[1]}. Take the predicted class as predictions.argmax(axis=1) and count "
+                "(test_labels[i], predicted[i]) for every test image.")
+
+
+def per_class_accuracy(per_class, labels, predictions, class_names=None, num_classes: int = 10) -> bool:
+    """Check per-class accuracy from the confusion matrix: the diagonal divided by the row sums
+    (the number of test images of each true class)."""
+    num_classes = len(class_names) if class_names is not None else num_classes
+    expected_counts, _ = _reference_confusion(labels, predictions, num_classes)
+    diagonal = np.diag(expected_counts).astype(float)
+    rows, columns = expected_counts.sum(axis=1), expected_counts.sum(axis=0)
+    expected = diagonal / np.maximum(rows, 1)
+    if per_class is None:
+        raise _fail("per_class is None: compute it from confusion and leave it as `per_class`.")
+    mine = np.asarray(per_class, dtype=float).reshape(-1) if np.size(per_class) else np.zeros(0)
+    if mine.shape != expected.shape:
+        raise _fail(f"per_class has {mine.size} values; one accuracy per class, {num_classes}: "
+                    "confusion.diagonal() / confusion.sum(axis=1).")
+    if np.allclose(mine, expected, atol=1e-6):
+        worst, best = int(np.argmin(expected)), int(np.argmax(expected))
+        names = [class_names[i] if class_names is not None else f"class {i}" for i in (worst, best)]
+        return _passed(f"per-class accuracy from {expected.min():.3f} ({names[0]}) to {expected.max():.3f} "
+                       f"({names[1]}); "
+                       "their mean weighted by class size is the accuracy, "
+                       f"{diagonal.sum() / rows.sum():.4f}.")
+    if np.allclose(mine, diagonal / np.maximum(columns, 1), atol=1e-6):
+        raise _fail("per_class divides by the column sums, the images *predicted* as each class: that is "
+                    "precision. Accuracy per class divides by the images that *are* of the class, the row "
+                    "sums: confusion.diagonal() / confusion.sum(axis=1).")
+    if np.allclose(mine, diagonal / max(rows.sum(), 1), atol=1e-6):
+        raise _fail("per_class divides by all test images; divide each class's correct count by that "
+                    "class's own count, the row sums: confusion.diagonal() / confusion.sum(axis=1).")
+    if np.allclose(mine, 100 * expected, atol=1e-4):
+        raise _fail("per_class is in percent; keep fractions between 0 and 1, as Keras' accuracy.")
+    raise _fail(f"per_class is {np.round(mine, 3).tolist()}, expected {np.round(expected, 3).tolist()}: "
+                "the diagonal (correct predictions) divided by the row sums (images of each true class).")
+
+
+# --------------------------------------------------------------------------- lab 13: CIFAR-10
+
+
+def _build_block(block, shape, *args, **kwargs):
+    """``keras.Model(x, block(x, *args))`` on an input of ``shape``; the error, if building fails."""
+    import keras
+
+    x = keras.Input(shape=shape)
+    try:
+        return keras.Model(x, block(x, *args, **kwargs)), None
+    except Exception as error:  # whatever the participant's code raises, report it with a hint
+        return None, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:160]}"
+
+
+def _layers_of(model, kind: str) -> list:
+    return [layer for layer in model.layers if type(layer).__name__ == kind]
+
+
+def residual_block(block) -> bool:
+    """Check a participant's ``residual_block(x, filters, stride=1)`` against
+    ``workbench.blocks.residual_block`` by behaviour: output shapes with the same and with half the
+    size (stride 2, twice the filters), the same number of parameters and batch norm's momentum,
+    and relu(x), the identity shortcut, when the branch's convolutions are zero."""
+    from workbench import blocks
+
+    shape = (8, 8, 16)
+    same, error = _build_block(block, shape, 16)
+    if same is None:
+        raise _fail(f"residual_block(x, 16) on an 8x8x16 input failed ({error}). Usually the add: each 3x3 "
+                    "convolution without padding takes 2 pixels off (8x8, 6x6, 4x4), and the result cannot "
+                    "be added to x; Conv2D(filters, 3, padding=\"same\") keeps the size.")
+    if tuple(same.output_shape[1:]) != shape:
+        raise _fail(f"residual_block(x, 16) on an 8x8x16 input gives {tuple(same.output_shape[1:])}; with "
+                    "16 filters and stride 1 the block keeps the shape, (8, 8, 16): padding=\"same\" and "
+                    "strides=1 in both convolutions.")
+    halved, error = _build_block(block, shape, 32, stride=2)
+    if halved is None:
+        raise _fail(f"residual_block(x, 32, stride=2) failed ({error}). With stride 2 and 32 filters the "
+                    "branch gives 4x4x32 while x is 8x8x16: pass x through Conv2D(filters, 1, "
+                    "strides=stride) and BatchNormalization before the add whenever stride != 1 or the "
+                    "filters change.")
+    if tuple(halved.output_shape[1:]) != (4, 4, 32):
+        raise _fail("residual_block(x, 32, stride=2) on an 8x8x16 input gives "
+                    f"{tuple(halved.output_shape[1:])}, expected (4, 4, 32): the first 3x3 convolution "
+                    "takes strides=stride, the second 1, and the 1x1 projection of x strides=stride too.")
+    for model, settings in ((same, (16,)), (halved, (32, 2))):
+        reference, _ = _build_block(blocks.residual_block, shape, *settings)
+        if model.count_params() != reference.count_params():
+            mine_bias = sum(1 for layer in _layers_of(model, "Conv2D") if layer.use_bias)
+            hint = (f"{mine_bias} of your convolutions have biases; batch norm right after them has its own "
+                    "(beta), so Conv2D(..., use_bias=False)" if mine_bias else
+                    "conv 3x3 - BatchNormalization - relu - conv 3x3 - BatchNormalization on the branch, and "
+                    "a 1x1 convolution with BatchNormalization on the shortcut only where the shape changes")
+            call = "residual_block(x, 16)" if settings == (16,) else "residual_block(x, 32, stride=2)"
+            raise _fail(f"{call} on an 8x8x16 input has {model.count_params():,} parameters, the "
+                        f"reference block {reference.count_params():,}: {hint}.")
+    momenta = {round(float(layer.momentum), 4) for layer in _layers_of(same, "BatchNormalization")}
+    if momenta != {blocks.BN_MOMENTUM}:
+        raise _fail(f"batch norm momentum {sorted(momenta)}: use BatchNormalization(momentum="
+                    f"{blocks.BN_MOMENTUM}). With Keras' 0.99 the moving mean and variance, which the model "
+                    "uses at test time, need hundreds of steps to forget their start values, and a short run "
+                    "on the subset tests at chance level although it trains.")
+    # The branch switched off: every convolution's weights zero. Batch norm of 0 at inference is its
+    # beta, 0 at the start, so the block is relu(x + 0) with the identity shortcut.
+    for layer in _layers_of(same, "Conv2D"):
+        layer.set_weights([np.zeros_like(weights) for weights in layer.get_weights()])
+    x = np.random.default_rng(0).normal(size=(2, *shape)).astype("float32")
+    out = np.asarray(same(x, training=False))
+    if not np.allclose(out, np.maximum(x, 0), atol=1e-5):
+        if np.allclose(out, x, atol=1e-5):
+            raise _fail("with the branch switched off the block returns x itself, negative values included: "
+                        "apply the relu after the add, Activation(\"relu\")(add([shortcut, y])).")
+        if np.allclose(out, 0, atol=1e-5):
+            raise _fail("with the branch switched off the block returns 0: x is not added back. "
+                        "z = keras.layers.add([x, y]) (the lecture's listing), then relu.")
+        raise _fail("with the branch's convolutions set to zero the block should give relu(x) (the identity "
+                    "shortcut plus a zero branch); yours gives something else: relu(add([x, F(x)])) with "
+                    "F = conv-BN-relu-conv-BN.")
+    return _passed(f"shapes kept (8x8x16 -> 8x8x16) and halved (-> 4x4x32 with a projected shortcut); "
+                   f"{same.count_params():,} and {halved.count_params():,} parameters as the reference; "
+                   "relu(x) when the branch is zero.")
+
+
+def squeeze_excite(block, channels: int = 32, ratio: int = 8) -> bool:
+    """Check ``squeeze_excite(u, ratio)`` numerically against lecture 002's three equations, computed
+    here with NumPy from the block's own Dense weights: z_c = mean of channel c over H x W,
+    s = sigmoid(W2 relu(W1 z)), x~_c = s_c u_c."""
+    shape = (6, 5, channels)
+    model, error = _build_block(block, shape, ratio=ratio)
+    if model is None:
+        raise _fail(f"squeeze_excite(u, ratio={ratio}) on a 6x5x{channels} input failed ({error}).")
+    if tuple(model.output_shape[1:]) != shape:
+        raise _fail(f"the block gives {tuple(model.output_shape[1:])} for u of shape {shape}: x~ has u's "
+                    "shape, each channel scaled by its s_c; reshape s to (1, 1, C) and multiply, "
+                    "keras.layers.Multiply()([u, s]).")
+    dense = _layers_of(model, "Dense")
+    if len(dense) != 2:
+        raise _fail(f"the block has {len(dense)} Dense layer(s); the excitation has two: W1 with C/r units "
+                    "and relu (delta), then W2 with C units and sigmoid (sigma).")
+    (w1, *b1), (w2, *b2) = (layer.get_weights() for layer in dense)
+    if w1.shape[1] != channels // ratio:
+        raise _fail(f"W1 has {w1.shape[1]} units; the bottleneck is C/r = {channels}/{ratio} = "
+                    f"{channels // ratio}: Dense(channels // ratio, activation=\"relu\").")
+    if w2.shape[1] != channels:
+        raise _fail(f"W2 has {w2.shape[1]} units; it gives one s_c per channel, C = {channels}.")
+    b1 = b1[0] if b1 else 0.0
+    b2 = b2[0] if b2 else 0.0
+    u = np.random.default_rng(2).normal(size=(3, *shape)).astype("float64")
+    out = np.asarray(model(u.astype("float32")), "float64")
+
+    def sigmoid(v):
+        return 1 / (1 + np.exp(-v))
+
+    def excite(z, first=lambda v: np.maximum(v, 0), last=sigmoid):
+        return last(first(z @ w1 + b1) @ w2 + b2)
+
+    z = u.mean(axis=(1, 2))
+    expected = u * excite(z)[:, None, None, :]
+    if np.allclose(out, expected, atol=1e-4):
+        s = excite(z)
+        return _passed("x~ = s * u with s = sigmoid(W2 relu(W1 z)) and z the channel means, equal to "
+                       f"NumPy's (largest difference {np.abs(out - expected).max():.1e}); s from "
+                       f"{s.min():.2f} to {s.max():.2f}, W1 {w1.shape[0]}->{w1.shape[1]}.")
+    slips = [
+        (u * excite(u.max(axis=(1, 2)))[:, None, None, :],
+         "the squeeze takes each channel's maximum; the lecture's z_c is its mean over H x W: "
+         "GlobalAveragePooling2D"),
+        (u * excite(z, first=lambda v: v)[:, None, None, :],
+         "the relu (delta) after W1 is missing: Dense(C // r, activation=\"relu\")"),
+        (u * excite(z, last=lambda v: v)[:, None, None, :],
+         "s is not squashed by the sigmoid: Dense(C, activation=\"sigmoid\"), so each s_c is a gate in "
+         "(0, 1)"),
+        (u * excite(z, first=sigmoid, last=lambda v: np.maximum(v, 0))[:, None, None, :],
+         "the activations are swapped: relu after W1, sigmoid after W2"),
+        (u + excite(z)[:, None, None, :], "s is added to u; the scale step multiplies, x~_c = s_c u_c"),
+    ]
+    for candidate, why in slips:
+        if np.allclose(out, candidate, atol=1e-4):
+            raise _fail(f"{why}.")
+    raise _fail("the block's output differs from s_c * u_c with s = sigmoid(W2 relu(W1 z)), z_c the mean "
+                "of channel c (largest difference "
+                f"{np.abs(out - expected).max():.3g}): squeeze with GlobalAveragePooling2D, excite with "
+                "Dense(C // r, relu) then Dense(C, sigmoid), reshape to (1, 1, C) and multiply with u.")
+
+
+def _mixed(mix, x, y, alpha):
+    try:
+        result = mix(x, y, alpha)
+    except Exception as error:  # whatever the participant's code raises, report it with a hint
+        raise _fail(f"mixup(images, labels, alpha={alpha}) failed ({type(error).__name__}: "
+                    f"{str(error).strip().splitlines()[0][:160]}).") from None
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise _fail("mixup must return two arrays, the mixed images and the mixed labels: "
+                    "return mixed_images, mixed_labels.")
+    return tuple(np.asarray(part, "float64") for part in result)
+
+
+def mixup(mix, batch: int = 16, calls: int = 100) -> bool:
+    """Property test of ``mixup(images, labels, alpha)`` on one-hot labels (lecture 002):
+    x~ = lambda x_i + (1 - lambda) x_j and y~ = lambda y_i + (1 - lambda) y_j with the *same* lambda.
+
+    Every sample of the test batch is its own class, so each mixed label says which samples were
+    mixed and with which weights; the mixed image must be that same convex combination of theirs.
+    Lambda may be drawn per sample or per batch, but from Beta(alpha, alpha) and anew on every call.
+    """
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, 4, 4, 3)).astype("float32")
+    y = np.eye(batch, dtype="float32")
+    mixed_x, mixed_y = _mixed(mix, x, y, 1.0)
+    if mixed_x.shape != x.shape or mixed_y.shape != y.shape:
+        raise _fail(f"mixup returned images {mixed_x.shape} and labels {mixed_y.shape} for {x.shape} and "
+                    f"{y.shape}: one mixed sample per sample of the batch, the shapes unchanged.")
+    if np.allclose(mixed_x, x) and np.allclose(mixed_y, y):
+        raise _fail("mixup returned the batch unchanged: draw lam ~ Beta(alpha, alpha) and a partner j for "
+                    "each sample (a permutation of the batch), then blend both images and labels.")
+    sums = mixed_y.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-5):
+        raise _fail(f"a mixed label sums to {sums[np.argmax(np.abs(sums - 1))]:.3f}, not 1: weight the two "
+                    "one-hot labels by lam and 1 - lam, y~ = lam y_i + (1 - lam) y_j, so it stays a "
+                    "distribution over the classes.")
+    if mixed_y.min() < -1e-6 or mixed_y.max() > 1 + 1e-6:
+        raise _fail(f"mixed labels range over [{mixed_y.min():.2f}, {mixed_y.max():.2f}]: lam must lie in "
+                    "[0, 1], lam = np.random.beta(alpha, alpha).")
+    if np.allclose(mixed_y, y) or np.all(mixed_y.max(axis=1) > 1 - 1e-6):
+        raise _fail("the images are mixed but the labels are still one-hot: mix the labels with the same "
+                    "lam and partner, y~ = lam y_i + (1 - lam) y_j.")
+    flat = x.reshape(batch, -1).astype("float64")
+    for i in range(batch):
+        weights = mixed_y[i]
+        classes = np.flatnonzero(weights > 1e-6)
+        if len(classes) > 2:
+            raise _fail(f"mixed label {i} has weight on {len(classes)} classes: each sample is mixed with "
+                        "one partner, x~ = lam x_i + (1 - lam) x_j.")
+        expected = weights[classes] @ flat[classes]
+        got = mixed_x[i].reshape(-1)
+        if np.allclose(got, expected, atol=1e-5):
+            continue
+        if np.allclose(got, flat[i], atol=1e-5):
+            raise _fail("the labels are mixed but the images are not: blend the images with the same lam and "
+                        "partner, x~ = lam x_i + (1 - lam) x_j.")
+        if len(classes) == 2:
+            a, b = classes
+            direction = flat[a] - flat[b]
+            lam_x = float((got - flat[b]) @ direction / (direction @ direction))
+            if np.allclose(got, lam_x * flat[a] + (1 - lam_x) * flat[b], atol=1e-4):
+                if abs(lam_x - weights[b]) < 1e-4:
+                    raise _fail("lam and 1 - lam are swapped between image and label: the sample that gets "
+                                "lam in x~ = lam x_i + (1 - lam) x_j gets lam in y~ too.")
+                raise _fail(f"sample {i}'s image is {lam_x:.2f} of one image and {1 - lam_x:.2f} of the "
+                            f"other, but its label gives them {weights[a]:.2f} and {weights[b]:.2f}: use the "
+                            "same lam for the image and its label (draw it once, then mix both).")
+        raise _fail(f"mixed image {i} is not the blend its label describes "
+                    f"({np.round(weights[classes], 3)} of samples {classes.tolist()}): "
+                    "x~ = lam x_i + (1 - lam) x_j with the label's lam and partner.")
+    again_x, _ = _mixed(mix, x, y, 1.0)
+    if np.allclose(again_x, mixed_x):
+        raise _fail("two calls mixed the batch identically: draw lam and the partners anew on every call "
+                    "(a generator without a fixed seed, created once outside mixup), so every epoch sees "
+                    "new mixes.")
+    largest = {}
+    for alpha in (0.2, 1.0):
+        draws = [_mixed(mix, x, y, alpha)[1].max(axis=1) for _ in range(calls)]
+        largest[alpha] = float(np.mean(draws))
+    if not (largest[0.2] > 0.84 and 0.70 < largest[1.0] < 0.82):
+        raise _fail(f"the larger weight max(lam, 1 - lam) averages {largest[0.2]:.2f} for alpha = 0.2 and "
+                    f"{largest[1.0]:.2f} for alpha = 1; Beta(alpha, alpha) gives about 0.90 and 0.75 (small "
+                    "alpha: mostly a little mixing; alpha = 1: uniform). Draw lam = rng.beta(alpha, alpha).")
+    return _passed("images and one-hot labels mixed with the same lam ~ Beta(alpha, alpha), one partner "
+                   "each, labels summing to 1, new mixes every call (mean larger weight "
+                   f"{largest[0.2]:.2f} at alpha 0.2, {largest[1.0]:.2f} at alpha 1).")

@@ -618,3 +618,52 @@ def confidence_bars(
     if owns_figure:
         fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- confusion matrix from counts
+
+
+def confusion_from_counts(
+    counts: Any,
+    class_names: Sequence[str] | None = None,
+    normalize: bool = False,
+    highlight: int = 0,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw a confusion matrix that is already counted, ``counts[true, pred]`` (e.g. the one a
+    participant computed with NumPy), in the same style as ``confusion_matrix``.
+
+    ``highlight`` frames that many off-diagonal cells with the largest counts in red: the pairs of
+    classes the model mixes up most (Fashion-MNIST: a shirt called a T-shirt, a pullover a coat).
+    With ``normalize=True`` each row shows fractions of its true class, so the diagonal is the
+    per-class accuracy. ``ax`` puts the matrix into a notebook's own figure, e.g. two side by side.
+    """
+    matrix = np.asarray(counts)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+        raise ValueError(f"counts must be a square (classes, classes) matrix; got shape {matrix.shape}")
+    if np.any(matrix < 0) or not np.all(np.mod(matrix, 1) == 0):
+        raise ValueError("counts must hold whole, non-negative numbers of images (counts[true, pred])")
+    num_classes = matrix.shape[0]
+    if class_names is not None and len(class_names) != num_classes:
+        raise ValueError(f"got {len(class_names)} class names for a {num_classes} x {num_classes} matrix")
+    matrix = matrix.astype(np.int64)
+    # One (true, pred) id pair per counted image; confusion_matrix then counts them back exactly.
+    true_ids = np.repeat(np.arange(num_classes), matrix.sum(axis=1))
+    pred_ids = np.concatenate([np.repeat(np.arange(num_classes), row) for row in matrix])
+    names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+    fig, _ = confusion_matrix(true_ids, pred_ids, names, normalize=normalize, ax=ax)
+    ax = ax if ax is not None else fig.axes[0]
+    if highlight > 0:
+        from matplotlib.patches import Rectangle
+
+        off_diagonal = matrix.copy()
+        np.fill_diagonal(off_diagonal, 0)
+        largest = np.argsort(off_diagonal, axis=None, kind="stable")[::-1][: int(highlight)]
+        for row, col in zip(*np.unravel_index(largest, matrix.shape), strict=True):
+            if off_diagonal[row, col] > 0:
+                ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red",
+                                       linewidth=2))
+    if title:
+        ax.set_title(title)
+    return fig
