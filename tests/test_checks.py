@@ -958,3 +958,28 @@ def test_a_sequential_model_matches_a_functional_registry_entry():
     no_softmax = keras.Sequential([keras.Input(shape=(32, 32, 3)), *tutorial.layers[:-1], layers.Dense(10)])
     with pytest.raises(checks.CheckFailed, match="layer 8 should be Dense"):
         checks.model(no_softmax, "cifar_cnn")
+
+
+@pytest.mark.parametrize("loss", [
+    "sparse_categorical_crossentropy", "SparseCategoricalCrossentropy",
+    keras.losses.sparse_categorical_crossentropy,  # the function: the lecture's Horovod listing
+    keras.losses.SparseCategoricalCrossentropy(),
+])
+def test_compiled_accepts_every_correct_way_to_name_the_loss(loss):
+    model = models.build("mnist_dense")
+    model.compile(optimizer=training.lecture_optimizer(), loss=loss, metrics=["accuracy"])
+    assert checks.compiled(model)
+
+
+@pytest.mark.parametrize("loss, message", [
+    (keras.losses.categorical_crossentropy, "expects one-hot labels"),
+    ("CategoricalCrossentropy", "expects one-hot labels"),
+    (keras.losses.MeanSquaredError(), "mean squared error is for regression"),
+    ("mse", "mean squared error is for regression"),
+    (keras.losses.SparseCategoricalCrossentropy(from_logits=True), "softmax would be applied twice"),
+])
+def test_compiled_still_names_a_wrong_loss_however_it_is_given(loss, message):
+    model = models.build("mnist_dense")
+    model.compile(optimizer=training.lecture_optimizer(), loss=loss, metrics=["accuracy"])
+    with pytest.raises(Fail, match=message):
+        checks.compiled(model)

@@ -147,15 +147,31 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
+LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+
+
 def _loss_name(loss) -> str:
+    """The snake_case name of a loss however it was given: ``"sparse_categorical_crossentropy"``,
+    ``"SparseCategoricalCrossentropy"``, ``keras.losses.sparse_categorical_crossentropy`` (the
+    function, as in the lecture's Horovod listing) or ``keras.losses.SparseCategoricalCrossentropy()``."""
     if isinstance(loss, str):
-        return {"mse": "mean_squared_error"}.get(loss, loss)
-    return getattr(loss, "name", None) or _snake(type(loss).__name__)
+        name = loss if loss.islower() else _snake(loss)
+    elif getattr(loss, "name", None):  # a loss object
+        name = loss.name
+    elif callable(loss) and hasattr(loss, "__name__") and loss.__name__ != "<lambda>":  # a function
+        name = loss.__name__
+    else:
+        name = _snake(type(loss).__name__)
+    return LOSS_ALIASES.get(name, name)
 
 
 def compiled(model, loss: str = "sparse_categorical_crossentropy", optimizer: str = "SGD",
-             learning_rate: float = 0.01, momentum: float | None = 0.9) -> bool:
-    """Check the compile step: loss, optimizer and its settings, accuracy metric."""
+             learning_rate: float = 0.01, momentum: float | None = 0.9, replicas: int = 1) -> bool:
+    """Check the compile step: loss, optimizer and its settings, accuracy metric.
+
+    ``replicas`` > 1: the lecture's single-device ``learning_rate`` scaled by the linear scaling
+    rule (lab 05), and the feedback says so rather than quoting the scaled figure as the lecture's.
+    """
     _require_model(model)
     if not getattr(model, "compiled", False) or model.optimizer is None:
         raise _fail("the model is not compiled yet: call model.compile(optimizer=..., loss=..., "
@@ -164,17 +180,45 @@ def compiled(model, loss: str = "sparse_categorical_crossentropy", optimizer: st
     if yours != loss:
         advice = LOSS_ADVICE.get(yours, f"use loss='{loss}'.")
         raise _fail(f"wrong loss {yours!r}: {advice}")
+    if getattr(model.loss, "get_config", None) and model.loss.get_config().get("from_logits"):
+        raise _fail("the loss has from_logits=True, but the model's last layer already applies a softmax: "
+                    "the softmax would be applied twice. Leave from_logits out (False).")
     opt = model.optimizer
     if type(opt).__name__ != optimizer:
         raise _fail(f"the lecture uses keras.optimizers.{optimizer}, yours is {type(opt).__name__}.")
     rate = float(np.asarray(opt.learning_rate))
-    if not np.isclose(rate, learning_rate):
+    if replicas > 1 and not np.isclose(rate, learning_rate * replicas):
+        raise _fail(f"learning rate is {rate:g}: the lecture uses {learning_rate:g} on one device, and with "
+                    f"{replicas} replicas the linear scaling rule multiplies it by {replicas}: "
+                    f"learning_rate={learning_rate:g} * strategy.num_replicas_in_sync "
+                    f"(= {learning_rate * replicas:g}).")
+    if replicas == 1 and not np.isclose(rate, learning_rate):
         raise _fail(f"learning rate is {rate:g}, the lecture uses {learning_rate:g} "
                     f"(Keras 3 spells it learning_rate=, not lr=).")
     if momentum is not None and not np.isclose(float(getattr(opt, "momentum", 0.0)), momentum):
         raise _fail(f"momentum is {getattr(opt, 'momentum', 0.0)}, the lecture uses {momentum}.")
-    return _passed(f"compiled with {optimizer}(learning_rate={learning_rate:g}"
+    return _passed(f"compiled with {optimizer}(learning_rate={rate:g}"
                    + (f", momentum={momentum}" if momentum is not None else "") + f") and {loss}.")
+
+
+def mirrored_strategy(strategy) -> bool:
+    """Lab 05: a ``MirroredStrategy`` over this node's devices, whichever node the notebook runs on:
+    all its GPUs (``MirroredStrategy()``), or without GPUs the logical CPUs the notebook set up."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MirroredStrategy):
+        raise _fail(f"strategy is {type(strategy).__name__}: create tf.distribute.MirroredStrategy(...).")
+    replicas = strategy.num_replicas_in_sync
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    cpus = len(tf.config.list_logical_devices("CPU"))
+    if gpus and replicas == gpus:
+        return _passed(f"MirroredStrategy over this node's {gpus} GPU(s).")
+    if not gpus and replicas == cpus > 1:
+        return _passed(f"MirroredStrategy with {replicas} replicas (the logical CPUs).")
+    fix = (f"this node has {gpus} GPU(s): tf.distribute.MirroredStrategy() with no argument takes them all"
+           if gpus else f"this node has no GPU: pass the {cpus} logical CPUs, "
+                        "tf.distribute.MirroredStrategy(devices)")
+    raise _fail(f"the strategy has {replicas} replica(s); {fix}.")
 
 
 def images_prepared(x, shape: tuple[int, ...], name: str = "x_train") -> bool:
