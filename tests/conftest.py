@@ -18,13 +18,30 @@ from .capabilities import (  # noqa: F401
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Modules whose module-scoped fixtures run real trainings (the data-parallel probes, the HParams
+# sweep): under pytest-xdist each worker would run them once; grouped, one worker runs them once.
+SHARED_FIXTURE_MODULES = {"test_data_parallel": "data-parallel probes",
+                          "test_tensorboard": "tensorboard sweep"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # `./workshop test` runs the suite on two pytest-xdist workers (`--dist loadgroup`): while one
     # trains, the other waits on SLURM. The SLURM tests share one cluster, whose idle nodes some of
-    # them need, so they all go to the same worker, one after another.
+    # them need, so they all go to the same worker, one after another; they come first, the
+    # longest (a job running into its time limit, ~8 min) at their head, so that their waiting
+    # overlaps the other worker's training instead of ending the run alone.
     for item in items:
         if item.get_closest_marker("slurm"):
             item.add_marker(pytest.mark.xdist_group("slurm"))
+        elif item.path.stem in SHARED_FIXTURE_MODULES:
+            item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURE_MODULES[item.path.stem]))
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        if item.get_closest_marker("slurm"):
+            return (0, 0 if "time_limit" in item.name else 1)
+        return (1, 0)
+
+    items[:] = sorted(items, key=order)  # stable: the rest keep their order
 
 
 def real_data_dir() -> Path | None:
