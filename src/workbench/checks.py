@@ -98,6 +98,23 @@ def _computing_layers(model) -> list:
     return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
+def _same_layers(model, reference, show, fields, whose: str) -> list:
+    """Fail at the first layer that differs from ``reference``'s (``fields`` says what identifies a
+    layer, ``show`` how it is named); return the model's layers. A functional model lists its
+    InputLayer, a Sequential one does not: either way of writing the same network passes."""
+    yours, theirs_all = _computing_layers(model), _computing_layers(reference)
+    for position, (mine, theirs) in enumerate(zip(yours, theirs_all, strict=False), 1):
+        if type(mine) is not type(theirs) or fields(mine) != fields(theirs):
+            raise _fail(f"layer {position} should be {show(theirs)}, yours is {show(mine)}.")
+    if len(yours) < len(theirs_all):
+        raise _fail(f"your model has {len(yours)} layers, {whose} {len(theirs_all)}: "
+                    f"layer {len(yours) + 1} should be {show(theirs_all[len(yours)])}.")
+    if len(yours) > len(theirs_all):
+        raise _fail(f"your model has {len(yours)} layers, {whose} {len(theirs_all)}: "
+                    f"remove {show(yours[len(theirs_all)])} and what follows it.")
+    return yours
+
+
 def model(model, expected: str) -> bool:
     """Compare ``model`` with the registry's ``expected`` architecture, layer by layer."""
     _require_model(model)
@@ -112,20 +129,7 @@ def model(model, expected: str) -> bool:
         raise _fail(f"wrong output shape: your model outputs {yours_out}, expected {ref_out} "
                     f"(one probability per class): the last layer needs {ref_out[-1]} units "
                     "and a softmax activation.")
-    # A functional model lists its InputLayer, a Sequential one does not: either way of writing
-    # the same network passes.
-    yours_layers, reference_layers = _computing_layers(model), _computing_layers(reference)
-    for position, (mine, theirs) in enumerate(zip(yours_layers, reference_layers, strict=False), 1):
-        if type(mine) is not type(theirs) or layer_fields(mine) != layer_fields(theirs):
-            raise _fail(f"layer {position} should be {describe(theirs)}, yours is {describe(mine)}.")
-    if len(yours_layers) < len(reference_layers):
-        missing = reference_layers[len(yours_layers)]
-        raise _fail(f"your model has {len(yours_layers)} layers, the lecture's {len(reference_layers)}: "
-                    f"layer {len(yours_layers) + 1} should be {describe(missing)}.")
-    if len(yours_layers) > len(reference_layers):
-        extra = yours_layers[len(reference_layers)]
-        raise _fail(f"your model has {len(yours_layers)} layers, the lecture's {len(reference_layers)}: "
-                    f"remove {describe(extra)} and what follows it.")
+    yours_layers = _same_layers(model, reference, describe, layer_fields, "the lecture's")
     if model.count_params() != reference.count_params():
         raise _fail(f"your model has {model.count_params():,} parameters, expected "
                     f"{reference.count_params():,}; compare model.summary() with the listing.")
@@ -1421,18 +1425,7 @@ def text_model(model, vocab_size: int = 20000) -> bool:
                     "outputs a logit (any real number, a positive review when > 0), the loss is computed "
                     "from logits (BinaryCrossentropy(from_logits=True)) and the end-to-end model adds the "
                     "sigmoid.")
-    # A functional model lists its InputLayer, a Sequential one does not: either way of writing
-    # the same network passes.
-    yours_layers, reference_layers = _computing_layers(model), _computing_layers(reference)
-    for position, (mine, theirs) in enumerate(zip(yours_layers, reference_layers, strict=False), 1):
-        if type(mine) is not type(theirs) or _text_layer(mine) != _text_layer(theirs):
-            raise _fail(f"layer {position} should be {_text_layer(theirs)}, yours is {_text_layer(mine)}.")
-    if len(model.layers) != len(reference.layers):
-        which = (f"layer {len(model.layers) + 1} should be {_text_layer(reference.layers[len(model.layers)])}"
-                 if len(model.layers) < len(reference.layers) else
-                 f"remove {_text_layer(model.layers[len(reference.layers)])} and what follows it")
-        raise _fail(f"your model has {len(model.layers)} layers, the listing {len(reference.layers)}: "
-                    f"{which}.")
+    _same_layers(model, reference, _text_layer, _text_layer, "the listing's")
     if model.count_params() != reference.count_params():
         raise _fail(f"your model has {model.count_params():,} parameters, the listing's "
                     f"{reference.count_params():,}; compare model.summary() with it.")
