@@ -82,6 +82,40 @@ def test_task_options_become_lab_flags(monkeypatch):
         "fashion_mnist"
 
 
+@pytest.mark.parametrize("flags, problem", [
+    (["--learning-rate", "0"], "--learning-rate 0: give a positive rate"),
+    (["--learning-rate", "-0.1"], "--learning-rate -0.1: give a positive rate"),
+    (["--clip-norm", "-1"], "--clip-norm -1: give a positive norm"),
+    (["--train-samples", "0"], "--train-samples 0: give at least 1"),
+])
+def test_impossible_numbers_are_refused_before_anything_loads(flags, problem, monkeypatch):
+    from workbench import data, driver
+
+    monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("data loaded before the check"))
+    with pytest.raises(OptionError, match=problem):
+        driver.run_lab("04_mnist_batchnorm", flags)
+
+
+def test_learning_rate_flag_replaces_the_optimizers_own(monkeypatch):
+    monkeypatch.delenv("WORKBENCH_QUICK", raising=False)
+    recipe = recipes.get("04_mnist_batchnorm")
+    assert lab_options.resolve(recipe, [])["learning_rate"] is None
+    assert lab_options.resolve(recipe, ["--learning-rate", "0.3"])["learning_rate"] == 0.3
+
+
+def test_learning_rate_flag_reaches_the_trained_optimizer(real_data, tmp_path):
+    import keras
+
+    done = run_lab_script("01_mnist_dense", "--quick", "--epochs", "1", "--train-samples", "64",
+                          "--learning-rate", "0.05", "--log-dir", str(tmp_path), "--run-name", "t",
+                          env={"WORKBENCH_DATA": str(real_data)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = next(tmp_path.glob("*/01_mnist_dense-*/t"))
+    assert json.loads((run_dir / "result.json").read_text())["learning_rate"] == 0.05
+    saved = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
+    assert float(saved.optimizer.learning_rate) == pytest.approx(0.05)
+
+
 def test_a_bad_config_stops_the_lab_with_one_line_and_no_traceback(tmp_path):
     config = tmp_path / "lab.toml"
     config.write_text("epoch = 4\n")

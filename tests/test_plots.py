@@ -207,6 +207,39 @@ def test_learning_curves_draws_into_given_axes():
     assert all(ax.get_lines() for ax in axes)
 
 
+def test_compare_runs_one_colour_per_run_train_dashed_validation_solid():
+    other = {key: [v * 0.9 for v in values] for key, values in HISTORY.items()}
+    fig = plots.compare_runs({"plain": FakeHistory(HISTORY), "dropout": other}, title="MNIST")
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == [
+        "plain, train", "plain, validation", "dropout, train", "dropout, validation"]
+    assert [line.get_linestyle() for line in lines] == ["--", "-", "--", "-"]
+    assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
+    np.testing.assert_allclose(lines[3].get_ydata(), [0.36, 0.27, 0.225])
+
+
+def test_compare_runs_without_any_metric_names_available_keys():
+    with pytest.raises(ValueError, match="available keys.*val_loss"):
+        plots.compare_runs({"plain": HISTORY}, metrics=("auc",))
+
+
+def test_runs_table_reports_gap_and_where_validation_loss_was_lowest(capsys):
+    rising = {"loss": [0.3, 0.1, 0.05], "accuracy": [0.9, 0.97, 0.99],
+              "val_loss": [0.2, 0.1, 0.3], "val_accuracy": [0.95, 0.97, 0.96]}
+    rows = plots.runs_table({"plain": HISTORY, "overfits": rising})
+    assert rows[1]["lowest val loss"] == "0.1000 (epoch 2)" and rows[1]["last val loss"] == 0.3
+    assert rows[1]["gap"] == pytest.approx(0.03)
+    assert rows[0]["lowest val loss"] == "0.2500 (epoch 3)"
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split()[:2] == ["run", "epochs"] and printed[2].startswith("overfits")
+
+
+def test_runs_table_names_a_missing_metric():
+    with pytest.raises(ValueError, match="'loose'.*val_loss"):
+        plots.runs_table({"loose": {"accuracy": [0.5], "val_accuracy": [0.5]}})
+
+
 # --------------------------------------------------------------------------- lecture table
 
 

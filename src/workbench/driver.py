@@ -37,6 +37,7 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     preemption.install_handler()  # first: a signal during start-up must not kill the job
     recipe = recipes.get(lab)
     options = lab_options.resolve(recipe, argv)
+    refuse_impossible_numbers(options)
     task = recipe.task_class.from_options(options)
     strategy = strategies.get(options["strategy"], require_gpu=options["require_gpu"],
                               cpu_replicas=options["cpu_replicas"])
@@ -46,8 +47,6 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     # Data: what the dataset holds, made into what the task trains on; preprocessing that learns
     # from the training set (a text vocabulary) learns here, on every rank alike.
     spec = data.get(options["dataset"])
-    if options["train_samples"] is not None and options["train_samples"] < 1:
-        raise OptionError(f"--train-samples {options['train_samples']}: give at least 1 (or leave it out)")
     (train_images, train_labels), (test_images, test_labels) = data.load(
         options["dataset"], quick=options["quick"], data_dir=options["data_dir"],
         train_samples=options["train_samples"])
@@ -58,10 +57,10 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
         model = models.build(options["model"], **recipe.model_settings(options), **task.model_settings(spec))
         steps_per_epoch = max(len(train_images) // strategy.global_batch(options["batch_size"]), 1)
         make_optimizer, base_rate = training.OPTIMIZERS[options["optimizer"]]
+        if options["learning_rate"] is not None:
+            base_rate = options["learning_rate"]
         rate = distribute.warmup_schedule(base_rate, strategy.replicas,
                                           int(options["warmup_epochs"] * steps_per_epoch))
-        if options["clip_norm"] < 0:
-            raise OptionError(f"--clip-norm {options['clip_norm']}: give a positive norm, or 0 for none")
         clipping = {"global_clipnorm": options["clip_norm"]} if options["clip_norm"] > 0 else {}
         task.compile(model, strategy.prepare_optimizer(make_optimizer(rate, **clipping)))
         model.optimizer.build(model.trainable_variables)  # its state is restored on resume
@@ -104,7 +103,7 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
         "epochs": options["epochs"], "strategy": strategy.name, "replicas": strategy.replicas,
         "batch_size": options["batch_size"], "seed": options["seed"], "quick": options["quick"],
         "train_samples": len(train[0]), "seconds": round(time.time() - started, 1), "run_dir": str(run_dir),
-        "optimizer": options["optimizer"], "clip_norm": options["clip_norm"],
+        "optimizer": options["optimizer"], "learning_rate": base_rate, "clip_norm": options["clip_norm"],
         **recipe.model_settings(options), **task.settings,
         "hparams": options["hparams"],
     }
@@ -135,6 +134,17 @@ def lab_run_dir(lab: str, options: dict) -> Path:
     root = settings.sweep_dir(options["sweep"], options["log_dir"], options["run_name"])
     values = "-".join(f"{key}{value}" for key, value in sorted(options["hparams"].items()))
     return root / f"p{options['point']:02d}-{settings.safe_name(values)}"
+
+
+def refuse_impossible_numbers(options: dict) -> None:
+    """Stop before any data is loaded or process started when a number cannot work, naming the fix."""
+    if options["train_samples"] is not None and options["train_samples"] < 1:
+        raise OptionError(f"--train-samples {options['train_samples']}: give at least 1 (or leave it out)")
+    if options["learning_rate"] is not None and options["learning_rate"] <= 0:
+        raise OptionError(f"--learning-rate {options['learning_rate']:g}: give a positive rate, or leave it "
+                          f"out for the {options['optimizer']} optimizer's own")
+    if options["clip_norm"] < 0:
+        raise OptionError(f"--clip-norm {options['clip_norm']:g}: give a positive norm, or 0 for none")
 
 
 def chief_summaries(recipe, task, options: dict, run_dir: Path, validation: tuple) -> list:

@@ -116,6 +116,45 @@ def mnist_cnn_dropout(input_shape=MNIST_SHAPE, num_classes=10):
     ], name="mnist_cnn_dropout")
 
 
+@register("mnist_cnn_deeper_dropout", "The scaled-up CNN with the dropout layers and no pooling", MNIST_SHAPE,
+          "lab 03: lecture 003's 'CNN With Dropout' without its MaxPooling2D")
+def mnist_cnn_deeper_dropout(input_shape=MNIST_SHAPE, num_classes=10):
+    """The lecture's dropout listing also adds pooling (4.7M -> 1.2M parameters), so its gain
+    mixes two changes; this variant keeps the scaled-up CNN's 4.7M parameters and adds only the
+    two ``Dropout`` layers, so lab 03 can tell dropout's share from pooling's."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(32, (3, 3), activation="relu"),
+        keras.layers.Conv2D(64, (3, 3), activation="relu"),
+        keras.layers.Dropout(0.25),
+        keras.layers.Flatten(),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ], name="mnist_cnn_deeper_dropout")
+
+
+@register("mnist_cnn_pooled", "The scaled-up CNN with pooling: the batch-norm CNN without batch norm",
+          MNIST_SHAPE, "labs 03-04: lecture 003's 'Trying Batch Normalization' without its BN layers")
+def mnist_cnn_pooled(input_shape=MNIST_SHAPE, num_classes=10):
+    """The baseline two lectures' listings imply and neither shows: the batch-norm CNN with its
+    ``BatchNormalization`` layers removed, which is also the dropout CNN with its ``Dropout``
+    layers removed. Lab 04 trains it beside batch norm, lab 03 beside dropout."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(32, (3, 3), activation="relu"),
+        keras.layers.Conv2D(64, (3, 3), activation="relu"),
+        keras.layers.MaxPooling2D(2, 2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ], name="mnist_cnn_pooled")
+
+
 @register("mnist_cnn_batchnorm", "Trying batch normalization", MNIST_SHAPE,
           "lecture 003, 'Trying Batch Normalization'")
 def mnist_cnn_batchnorm(input_shape=MNIST_SHAPE, num_classes=10):

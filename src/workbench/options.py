@@ -60,6 +60,9 @@ def lab_options(recipe) -> list[Option]:
         Option("batch_size", int, recipe.batch_size, "samples per step and replica"),
         Option("optimizer", str, recipe.optimizer,
                "lecture: SGD 0.01 with momentum 0.9; sgd, adam: Keras' defaults", tuple(training.OPTIMIZERS)),
+        Option("learning_rate", float, None,
+               "the optimizer's learning rate on one device (default: --optimizer's own, 0.01 for lecture "
+               "and sgd, 0.001 for adam); data-parallel runs scale it by the number of replicas"),
         Option("clip_norm", float, recipe.clip_norm,
                "gradient norm clipping (lecture 002): scale the whole gradient down to this norm when it "
                "is longer (Keras' global_clipnorm); 0: no clipping"),

@@ -129,6 +129,79 @@ def learning_curves(
     return fig
 
 
+def compare_runs(
+    runs: Mapping[str, Any],
+    metrics: Sequence[str] = ("loss", "accuracy"),
+    title: str | None = None,
+) -> Figure:
+    """Several runs' curves on shared axes, one colour per run: training dashed, validation solid.
+
+    Overfitting is a *difference* between runs (one model's validation loss turns up while
+    another's keeps falling), which separate figures per run hide. ``runs`` maps a label to a
+    Keras ``History`` or its ``.history`` dict; a metric no run has is skipped, and a ``ValueError``
+    names the available keys when none is present.
+    """
+    logs = {label: _history_logs(history) for label, history in runs.items()}
+    present = [name for name in metrics
+               if any(name in run or VALIDATION_PREFIX + name in run for run in logs.values())]
+    if not present:
+        available = sorted({key for run in logs.values() for key in run})
+        raise ValueError(f"none of the metrics {list(metrics)} are in the runs; available keys: {available}")
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes_grid = plt.subplots(1, len(present), figsize=(6 * len(present), 4.2), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for name, ax in zip(present, axes_grid.ravel(), strict=False):
+        for number, (label, run) in enumerate(logs.items()):
+            colour = colours[number % len(colours)]
+            for key, style, suffix in ((name, "--", "train"), (VALIDATION_PREFIX + name, "-", "validation")):
+                if key in run:
+                    epochs = np.arange(1, len(run[key]) + 1)
+                    ax.plot(epochs, run[key], style, color=colour, marker="o", markersize=2.5,
+                            label=f"{label}, {suffix}")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def runs_table(runs: Mapping[str, Any], metric: str = "accuracy") -> list[dict[str, Any]]:
+    """Print and return one row per run: the last epoch's train and validation ``metric``, their
+    gap, and the validation loss at its lowest and at the end.
+
+    A validation loss that ends well above its minimum while training loss keeps falling is the
+    signature of overfitting, even when validation accuracy barely moves.
+    """
+    rows = []
+    for label, history in runs.items():
+        run = _history_logs(history)
+        missing = [key for key in (metric, VALIDATION_PREFIX + metric, "val_loss") if key not in run]
+        if missing:
+            raise ValueError(f"run {label!r} has no {missing}; available keys: {sorted(run)}")
+        val_loss = run["val_loss"]
+        best = int(np.argmin(val_loss))
+        rows.append({
+            "run": label, "epochs": len(val_loss),
+            f"train {metric}": run[metric][-1], f"val {metric}": run[VALIDATION_PREFIX + metric][-1],
+            "gap": run[metric][-1] - run[VALIDATION_PREFIX + metric][-1],
+            "lowest val loss": f"{val_loss[best]:.4f} (epoch {best + 1})", "last val loss": val_loss[-1],
+        })
+    header = list(rows[0]) if rows else []
+    cells = [[_format_value(row[key]) if not isinstance(row[key], str) else row[key] for key in header]
+             for row in rows]
+    widths = [max(len(str(h)), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for c in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)))
+    return rows
+
+
 def _draw_lecture_line(ax: Axes, value: float, label: str, epochs: Any) -> None:
     """Dashed reference line, annotated with the epoch count the lecture needed to reach it."""
     ax.axhline(value, linestyle="--", color="gray", label=label)
