@@ -983,3 +983,128 @@ def test_compiled_still_names_a_wrong_loss_however_it_is_given(loss, message):
     model.compile(optimizer=training.lecture_optimizer(), loss=loss, metrics=["accuracy"])
     with pytest.raises(Fail, match=message):
         checks.compiled(model)
+
+
+# --------------------------------------------------------------------------- lab 06: HParams
+
+def fashion_builder(units_from=None, rate_from=None, swap=False):
+    """A participant's build_model(num_units, dropout), right or with one of the usual slips."""
+    def build_model(num_units, dropout):
+        if swap:
+            num_units, dropout = dropout, num_units
+        return keras.Sequential([
+            keras.Input(shape=(28, 28)), keras.layers.Flatten(),
+            keras.layers.Dense(units_from or num_units, activation="relu"),
+            keras.layers.Dropout(rate_from or dropout),
+            keras.layers.Dense(10, activation="softmax")])
+    return build_model
+
+
+BUILDER_SETTINGS = [{"num_units": 16, "dropout": 0.1}, {"num_units": 64, "dropout": 0.3}]
+
+
+def test_model_builder_passes_a_builder_that_follows_its_arguments(capsys):
+    assert checks.model_builder(fashion_builder(), "fashion_dense", BUILDER_SETTINGS)
+    assert "2 settings" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("builder, problem", [
+    (fashion_builder(units_from=16),
+     r"build_model\(num_units=64, dropout=0.3\): layer 2 should be Dense\(64"),
+    (fashion_builder(rate_from=0.1), r"build_model\(num_units=64, dropout=0.3\): layer 3 should be "
+                                     r"Dropout\(rate=0.3\), yours is Dropout\(rate=0.1\)"),
+])
+def test_model_builder_names_the_argument_a_builder_ignores(builder, problem):
+    with pytest.raises(Fail, match=problem):
+        checks.model_builder(builder, "fashion_dense", BUILDER_SETTINGS)
+
+
+def test_model_builder_names_swapped_arguments():
+    with pytest.raises(Fail, match=r"build_model\(num_units=16, dropout=0.1\) raised .*Dropout\(dropout\)"):
+        checks.model_builder(fashion_builder(swap=True), "fashion_dense", BUILDER_SETTINGS)
+
+
+def test_model_builder_wants_the_argument_names_and_a_returned_model():
+    with pytest.raises(Fail, match="name the parameters dropout, num_units"):
+        checks.model_builder(lambda units, rate: None, "fashion_dense", BUILDER_SETTINGS)
+    with pytest.raises(Fail, match="returned None"):
+        checks.model_builder(lambda num_units, dropout: None, "fashion_dense", BUILDER_SETTINGS)
+
+
+GRID = {"num-units": [16, 32], "dropout": [0.1, 0.2], "optimizer": ["sgd", "adam"]}
+
+
+def write_trial(run_dir, point, session=None):
+    """One real trial, as lab 06's loop runs it but on 64 random images: TensorBoard's logs and an
+    HParams session (of ``session``'s values where given: a session that does not match)."""
+    from tensorboard.plugins.hparams import api as hp
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 28, 28), "float32"), rng.integers(0, 10, 64)
+    model = fashion_builder()(point["num_units"], point["dropout"])
+    model.compile(optimizer=point["optimizer"], loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=1, verbose=0, validation_data=(x[:32], y[:32]),
+                        callbacks=[keras.callbacks.TensorBoard(str(run_dir)),
+                                   hp.KerasCallback(str(run_dir), session or point)])
+    return history.history["val_accuracy"][-1]
+
+
+@pytest.fixture(scope="module")
+def sweep_results(tmp_path_factory):
+    from workbench import sweep
+
+    root = tmp_path_factory.mktemp("sweep")
+    results = []
+    for number, point in enumerate(sweep.points({"grid": GRID})):
+        point = sweep.hparams(point)
+        run_dir = root / f"p{number}"
+        results.append({**point, "seed": 0, "accuracy": write_trial(run_dir, point), "run": run_dir})
+    return results
+
+
+def test_hparams_sweep_passes_numbers_that_come_from_the_trials_logs(sweep_results, capsys):
+    assert checks.hparams_sweep(sweep_results, GRID, seeds=(0,), floor=0.0)
+    assert "8 trials (8 points x 1 seeds)" in capsys.readouterr().out
+
+
+def test_hparams_sweep_catches_made_up_numbers(sweep_results):
+    values = np.random.default_rng(1).uniform(0.5, 0.9, 8)
+    made_up = [{**result, "accuracy": value} for result, value in zip(sweep_results, values, strict=True)]
+    with pytest.raises(Fail, match="is not what that trial logged for its last epoch"):
+        checks.hparams_sweep(made_up, GRID, seeds=(0,), floor=0.0)
+
+
+def test_hparams_sweep_catches_a_missing_and_a_repeated_point(sweep_results):
+    with pytest.raises(Fail, match=r"1 trial\(s\) never ran"):
+        checks.hparams_sweep(sweep_results[:-1], GRID, seeds=(0,), floor=0.0)
+    with pytest.raises(Fail, match="ran 2 times"):
+        checks.hparams_sweep([*sweep_results[:-1], sweep_results[0]], GRID, seeds=(0,), floor=0.0)
+    with pytest.raises(Fail, match=r"8 trial\(s\) never ran, e.g. .*'seed': 1"):
+        checks.hparams_sweep(sweep_results, GRID, seeds=(0, 1), floor=0.0)
+
+
+def test_hparams_sweep_catches_a_session_that_records_other_values(sweep_results, tmp_path):
+    point = {k: v for k, v in sweep_results[0].items() if k in ("num_units", "dropout", "optimizer")}
+    wrong = tmp_path / "wrong"
+    accuracy = write_trial(wrong, point, session={**point, "dropout": 0.2})
+    results = [{**sweep_results[0], "accuracy": accuracy, "run": wrong}, *sweep_results[1:]]
+    with pytest.raises(Fail, match="the HParams session in .* records .*'dropout': 0.2"):
+        checks.hparams_sweep(results, GRID, seeds=(0,), floor=0.0)
+
+
+def test_hparams_sweep_catches_accuracy_at_chance(sweep_results):
+    # 64 random images: the trials' logged accuracies are at chance (about 0.1).
+    with pytest.raises(Fail, match="is below 0.3, which every point reaches after one epoch"):
+        checks.hparams_sweep(sweep_results, GRID, seeds=(0,), floor=0.3)
+
+
+def test_seed_summary_gives_mean_and_range_beside_the_lecture():
+    from workbench import sweep
+
+    results = [{"num_units": 16, "optimizer": "adam", "seed": s, "accuracy": a, "run": "x"}
+               for s, a in enumerate((0.80, 0.82, 0.84))]
+    results += [{"num_units": 32, "optimizer": "adam", "seed": 0, "accuracy": 0.9, "run": "y"}]
+    rows = sweep.seed_summary(results, [{"num_units": 16, "optimizer": "adam", "accuracy": 0.83}])
+    assert rows[0]["num_units"] == 32 and rows[0]["lecture"] is None and rows[0]["seeds"] == 1
+    assert rows[1] == pytest.approx({"num_units": 16, "optimizer": "adam", "lecture": 0.83, "mean": 0.82,
+                                     "min": 0.80, "max": 0.84, "seeds": 3})

@@ -227,17 +227,19 @@ def test_bilstm_beats_75_percent_on_an_imdb_subset_in_one_epoch(real_data, tmp_p
 
 
 @pytest.mark.slow
-def test_fashion_mnist_cnn_beats_88_percent_in_two_epochs(real_data, tmp_path):
-    """The lab's dropout CNN (lab 03's), the lecture's SGD, all 60,000 Fashion-MNIST images, 2 epochs:
-    measured 0.8866. Lab 02's plain CNN reaches 0.8769 after 2 and 0.8889 after 3 epochs
-    (labs/reference/12_fashion_mnist.log): without dropout it needs the third."""
+def test_fashion_mnist_cnn_beats_81_percent_on_a_third_of_the_data_in_two_epochs(real_data, tmp_path):
+    """The lab's dropout CNN (lab 03's), the lecture's SGD, 20,000 real Fashion-MNIST images, 2 epochs,
+    the full 10,000-image test set: measured 0.8392 and 0.8299 (seeds 0 and 1), so 0.81 leaves two
+    points of margin over a run that learns less (the recipe's quick-mode floor is 0.70). A third of
+    the data keeps this test at about a minute; on all 60,000 images the same run reaches 0.8866
+    (labs/reference/12_fashion_mnist.log has the full runs)."""
     done = run_lab_script("12_fashion_mnist", "--model", "mnist_cnn_dropout", "--epochs", "2",
-                          "--log-dir", str(tmp_path), "--run-name", "full",
+                          "--train-samples", "20000", "--log-dir", str(tmp_path), "--run-name", "third",
                           env={"WORKBENCH_DATA": str(real_data), "WORKBENCH_QUICK": "0"})
     assert done.returncode == 0, done.stderr[-3000:]
-    found = next(tmp_path.glob("*/12_fashion_mnist-mnist_cnn_dropout/full/result.json"))
+    found = next(tmp_path.glob("*/12_fashion_mnist-mnist_cnn_dropout/third/result.json"))
     result = json.loads(found.read_text())
-    assert result["train_samples"] == 60000 and result["test_accuracy"] > 0.88, result
+    assert result["train_samples"] == 20000 and result["test_accuracy"] > 0.81, result
 
 
 def test_missing_data_stops_the_lab_with_the_fix(tmp_path):

@@ -27,6 +27,9 @@ from .conftest import ROOT
 pytestmark = pytest.mark.slow
 SWEEP_FILE = ROOT / "sweeps" / "06_hparams.toml"
 OUTPUT = ROOT / "test-output"
+# One epoch on quick mode's 5,000 Fashion-MNIST images, tested on its 1,000: the worst point
+# (16 units, dropout 0.2, sgd) measured 0.521; chance, and an untrained model, score 0.10.
+QUICK_FLOOR = 0.4
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,7 @@ def test_the_sweep_wrote_every_point_and_the_summary_table_ranks_them(sweep_dir)
     assert {(r["num_units"], r["dropout"], r["optimizer"]) for r in rows} == {
         (u, d, o) for u in (16, 32) for d in (0.1, 0.2) for o in ("sgd", "adam")}
     accuracies = [r["test_accuracy"] for r in rows]
-    assert accuracies == sorted(accuracies, reverse=True) and accuracies[-1] > 0.3
+    assert accuracies == sorted(accuracies, reverse=True) and accuracies[-1] >= QUICK_FLOOR, rows
     table = sweep.markdown(rows)
     assert table.splitlines()[0] == "| dropout | num_units | optimizer | test_accuracy | seconds |"
 
@@ -111,19 +114,13 @@ def test_hparams_lists_all_eight_combinations_with_metrics(tensorboard):
     assert names == ["dropout", "num_units", "optimizer"]
     metric_tags = {info["name"]["tag"] for info in experiment["metricInfos"]}
     assert {"test_accuracy", "epoch_accuracy"} <= metric_tags
-    groups = get(tensorboard, "/data/plugin/hparams/session_groups", {
-        "experimentName": "",
-        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
-        "colParams": [{"hparam": name, "includeInResult": True} for name in names]
-        + [{"metric": {"tag": "test_accuracy", "group": ""}, "includeInResult": True}],
-        "startIndex": 0, "sliceSize": 100})
-    assert groups["totalSize"] == 8
-    combos = {(g["hparams"]["num_units"], g["hparams"]["dropout"], g["hparams"]["optimizer"])
-              for g in groups["sessionGroups"]}
+    groups = session_groups(tensorboard)
+    assert len(groups) == 8
+    combos = {(g["hparams"]["num_units"], g["hparams"]["dropout"], g["hparams"]["optimizer"]) for g in groups}
     assert combos == {(u, d, o) for u in (16.0, 32.0) for d in (0.1, 0.2) for o in ("sgd", "adam")}
-    for group in groups["sessionGroups"]:
+    for group in groups:
         values = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
-        assert 0.0 < values["test_accuracy"] <= 1.0
+        assert values["test_accuracy"] >= QUICK_FLOOR, values
 
 
 def test_profile_plugin_lists_the_captured_runs(tensorboard):
@@ -133,7 +130,56 @@ def test_profile_plugin_lists_the_captured_runs(tensorboard):
     assert tools, runs[0]
 
 
-def test_headless_chromium_screenshot_of_the_hparams_table(tensorboard):
+def session_groups(board) -> list[dict]:
+    """The HParams plugin's session groups, as its table asks for them."""
+    experiment = get(board, "/data/plugin/hparams/experiment", {"experimentName": "", "hparamsLimit": 1000})
+    names = sorted(info["name"] for info in experiment["hparamInfos"])
+    return get(board, "/data/plugin/hparams/session_groups", {
+        "experimentName": "",
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+        "colParams": [{"hparam": name, "includeInResult": True} for name in names]
+        + [{"metric": {"tag": "test_accuracy", "group": ""}, "includeInResult": True}],
+        "startIndex": 0, "sliceSize": 100})["sessionGroups"]
+
+
+def shown_hparams_table(board, browser: str, shot, row_names) -> tuple[list[str], list[list[str]]]:
+    """The HParams table as the dashboard draws it: its column names and the values shown in each
+    row, a row starting at one of ``row_names`` (the session groups' names); Playwright's locators
+    reach into the dashboard's shadow DOM. A screenshot is saved on the way."""
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    row_names = set(row_names)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=browser, args=["--no-sandbox"])
+        try:
+            page = chromium.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(f"{board.url}#hparams")
+            cells = page.locator("vaadin-grid-cell-content")
+            deadline = time.time() + 90
+            texts: list[str] = []
+            while time.time() < deadline:  # rows arrive after the page: poll until all are drawn
+                texts = [text.strip() for text in cells.all_inner_texts()]
+                if sum(text in row_names for text in texts) >= len(row_names):
+                    break
+                page.wait_for_timeout(500)
+            page.screenshot(path=str(shot))
+        finally:
+            chromium.close()
+    first_row = next((i for i, text in enumerate(texts) if text in row_names), len(texts))
+    columns = [text for text in texts[:first_row] if text and text not in ("Trial ID", "Show Metrics")]
+    rows, current = [], None
+    for text in texts[first_row:]:
+        if text in row_names:
+            current = []
+            rows.append(current)
+        elif text and current is not None:
+            current.append(text)
+    return columns, rows
+
+
+def test_a_browser_shows_the_hparams_table_with_every_point_and_its_test_accuracy(tensorboard, sweep_dir):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         if os.environ.get("CI"):
@@ -142,13 +188,20 @@ def test_headless_chromium_screenshot_of_the_hparams_table(tensorboard):
     OUTPUT.mkdir(exist_ok=True)
     shot = OUTPUT / "hparams_table.png"
     shot.unlink(missing_ok=True)
-    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--window-size=1600,1000", "--virtual-time-budget=20000",
-                           f"--screenshot={shot}", f"{tensorboard.url}#hparams"],
-                          capture_output=True, text=True, timeout=180)
-    assert shot.is_file(), done.stderr[-2000:]
-    import matplotlib.image
-
-    pixels = matplotlib.image.imread(shot)
-    assert pixels.shape[:2] == (1000, 1600)
-    assert pixels[..., :3].std() > 0.05  # a drawn table, not a blank page
+    columns, rows = shown_hparams_table(tensorboard, browser, shot,
+                                        [group["name"] for group in session_groups(tensorboard)])
+    assert shot.is_file()
+    assert columns[:3] == ["dropout", "num_units", "optimizer"] and "test accuracy" in columns, columns
+    assert len(rows) == 8, rows
+    shown = {}
+    for row in rows:
+        values = dict(zip(columns, row, strict=True))
+        point = (int(float(values["num_units"])), float(values["dropout"]), values["optimizer"])
+        shown[point] = float(values["test accuracy"])
+    # The same eight points with the same test accuracy (the page shows 5 decimals) as the runs'
+    # own result files.
+    measured = {(r["num_units"], r["dropout"], r["optimizer"]): r["test_accuracy"]
+                for r in sweep.best(sweep_dir)}
+    assert set(shown) == set(measured)
+    for point, value in shown.items():
+        assert value == pytest.approx(measured[point], abs=1e-5), point

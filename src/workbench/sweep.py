@@ -57,6 +57,38 @@ def as_flags(values: dict) -> list[str]:
     return [part for key, value in values.items() for part in (f"--{key}", str(value))]
 
 
+def hparams(point: dict) -> dict:
+    """A grid point with HParams names: the sweep file's keys are lab flags (``num-units``), the
+    HParams dashboard's are Python names (``num_units``), as the batch labs record them."""
+    return {key.replace("-", "_"): value for key, value in point.items()}
+
+
+def seed_summary(results: list[dict], lecture: list[dict] | None = None,
+                 metric: str = "accuracy") -> list[dict]:
+    """One row per point of a sweep run with several seeds: the mean of ``metric``, its range over
+    the seeds, and the lecture's figure for the same point where given; best mean first.
+
+    ``results`` are dicts of hyperparameters plus ``seed`` and ``metric`` (other keys are ignored);
+    ``lecture`` rows hold the same hyperparameters and ``metric``.
+    """
+    ignored = {"seed", metric, "run"}
+    groups: dict[tuple, list[float]] = {}
+    for result in results:
+        key = tuple(sorted((k, v) for k, v in result.items() if k not in ignored))
+        groups.setdefault(key, []).append(float(result[metric]))
+    theirs = {tuple(sorted((k, v) for k, v in row.items() if k != metric)): row[metric]
+              for row in lecture or []}
+    rows = []
+    for key, values in groups.items():
+        row = dict(key)
+        if lecture is not None:
+            row["lecture"] = theirs.get(key)
+        row.update({"mean": sum(values) / len(values), "min": min(values), "max": max(values),
+                    "seeds": len(values)})
+        rows.append(row)
+    return sorted(rows, key=lambda row: row["mean"], reverse=True)
+
+
 def results(sweep_dir: Path | str) -> list[dict]:
     """The result of every finished point under ``sweep_dir`` (one ``result.json`` each)."""
     found = [json.loads(path.read_text()) for path in sorted(Path(sweep_dir).glob("*/result.json"))]
