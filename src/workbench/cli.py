@@ -88,12 +88,32 @@ def notebooks_generate(args) -> int:
 
 @command("grade")
 def grade(args) -> int:
-    from workbench import grading
+    from workbench import settings
+    from workbench.grading.grader import grade_class
+    from workbench.grading.sandbox import Limits
 
-    if not args.full:
-        os.environ["WORKBENCH_QUICK"] = "1"  # inherited by the kernels that run submissions
-    grading.grade(Path(args.submissions), Path(args.gradebook), timeout=args.timeout)
-    print(f"gradebook written to {args.gradebook}")
+    shard = None
+    if args.shard:
+        index, _, count = args.shard.partition("/")
+        if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+            raise ValueError(f"--shard {args.shard!r}: give INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 0/4 "
+                             "(a SLURM array passes $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).")
+        shard = (int(index), int(count))
+    for name in ("cell_seconds", "notebook_seconds", "memory_mb", "processes", "workers"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be at least 1.")
+    limits = Limits(cell_seconds=args.cell_seconds, notebook_seconds=args.notebook_seconds,
+                    memory_mb=args.memory_mb, processes=args.processes,
+                    cpu_seconds=max(Limits.cpu_seconds, 2 * args.notebook_seconds))
+    data = settings.data_dir()
+    results = grade_class(
+        Path(args.submissions), args.lab, solutions=Path(args.solutions), gradebook_path=Path(args.gradebook),
+        results=Path(args.results) if args.results else None,
+        feedback=Path(args.feedback) if args.feedback else None, limits=limits,
+        data=data if data and data.is_dir() else None, quick=not args.full, workers=args.workers,
+        only=args.only, shard=shard, merge_only=args.merge, isolate=args.sandbox == "bwrap")
+    if shard is None:
+        print(f"gradebook written to {args.gradebook} ({len(results)} participants)")
     return 0
 
 
@@ -204,6 +224,8 @@ def doctor(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from workbench.grading.sandbox import Limits
+
     parser = argparse.ArgumentParser(prog="workbench", description=(
         "Keras HPC workshop workbench: data staging, environment checks, notebooks and grading."))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -229,11 +251,36 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--check", action="store_true", help="only report notebooks that are out of date")
     gen.set_defaults(handler="notebooks generate")
 
-    grade_cmd = sub.add_parser("grade", help="grade a folder of submissions into a CSV gradebook")
-    grade_cmd.add_argument("submissions", help="folder of <student>/<notebook>.ipynb")
+    grade_cmd = sub.add_parser(
+        "grade", help="grade a class's submissions of one lab into a CSV gradebook",
+        description="Runs each submission in its own sandbox (bubblewrap) under limits, with the checks "
+                    "and hidden tests of the instructor's notebook in solutions/, and writes the "
+                    "gradebook, one feedback file per participant and one result file per participant.")
+    grade_cmd.add_argument("submissions", help="folder of <participant>/<lab>.ipynb (or nbgrader's "
+                                               "<participant>/<lab>/<lab>.ipynb)")
+    grade_cmd.add_argument("--lab", required=True, help="lab number or name, e.g. 01 or 01_mnist_dense")
+    grade_cmd.add_argument("--solutions", default="solutions", help="the instructor's notebooks")
     grade_cmd.add_argument("--gradebook", default="gradebook.csv")
+    grade_cmd.add_argument("--results", help="per-participant results (default: results-<lab>/ beside "
+                                             "the gradebook)")
+    grade_cmd.add_argument("--feedback",
+                           help="feedback files (default: feedback-<lab>/ beside the gradebook)")
+    grade_cmd.add_argument("--only", nargs="+", metavar="PARTICIPANT",
+                           help="re-grade only these; the others' saved results are kept")
+    grade_cmd.add_argument("--shard", metavar="I/N", help="grade every N-th participant from the I-th "
+                                                          "(a SLURM array task); results only")
+    grade_cmd.add_argument("--merge", action="store_true",
+                           help="grade nobody; write the gradebook from the saved results")
+    grade_cmd.add_argument("--workers", type=int, default=1, help="submissions graded at once")
     grade_cmd.add_argument("--full", action="store_true", help="run with full data (default: quick mode)")
-    grade_cmd.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    grade_cmd.add_argument("--cell-seconds", type=int, default=Limits.cell_seconds, help="limit per cell")
+    grade_cmd.add_argument("--notebook-seconds", type=int, default=Limits.notebook_seconds,
+                           help="limit per notebook")
+    grade_cmd.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="memory per process")
+    grade_cmd.add_argument("--processes", type=int, default=Limits.processes,
+                           help="processes and threads per submission")
+    grade_cmd.add_argument("--sandbox", choices=["bwrap", "none"], default="bwrap",
+                           help="none: no isolation, only for notebooks you trust (your own solutions)")
     grade_cmd.set_defaults(handler="grade")
 
     sweep_cmd = sub.add_parser(
