@@ -25,7 +25,7 @@ from jupyter_client.connect import write_connection_file
 
 from workbench.grading.sandbox import Sandbox
 
-INTERRUPT_GRACE = 10  # seconds a cell gets to stop after an interrupt before the kernel is killed
+INTERRUPT_GRACE = 5  # seconds a cell gets to stop after an interrupt before the kernel is killed
 
 
 @dataclass

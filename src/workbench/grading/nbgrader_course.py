@@ -27,9 +27,13 @@ replaces a solution region by its ``code_stub`` / ``text_stub`` at the marker's 
 ``### BEGIN SOLUTION`` (code) and ``=== BEGIN SOLUTION ===`` (markdown) both contain the text, and
 our stubs are nbgrader's defaults. The config still spells delimiters and stubs out, taken from
 ``release.py``, so a site-wide ``nbgrader_config.py`` with other markers cannot change what
-participants get. What differs is strictness: ``release.py`` only accepts a line that *is* a
-marker, nbgrader any line that mentions one; ``write_course`` refuses the lines the two would read
-differently (see ``nbgrader_misreadings``).
+participants get. Two things differ, and ``write_course`` settles both in the source notebook:
+
+* strictness: ``release.py`` only accepts a line that *is* a marker, nbgrader any line that
+  mentions one; lines the two would read differently are refused (``nbgrader_misreadings``);
+* trailing empty lines: ``release.py`` strips them from a participant's code cell, nbgrader keeps
+  the blank line an instructor leaves before ``### BEGIN HIDDEN TESTS``; such lines are moved into
+  the hidden region (``without_trailing_blank_lines``), which changes nothing that runs.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ IGNORED_STDERR = r"[\s\S]"  # any stderr text at all, see config_text
 CONFIG_HEADER = "# Written by workbench.grading.nbgrader_course.write_course"
 
 # The substrings nbgrader's preprocessors look for in every line of every cell (their defaults in
-# nbgrader 0.9.6; the config below pins the four marker pairs we use). ``AUTOTEST`` makes
+# nbgrader 0.9.6; the config below pins the two marker pairs we use). ``AUTOTEST`` makes
 # InstantiateTests expand a test template from autotests.yml, which the labs do not have.
 NBGRADER_BEGIN_SOLUTION, NBGRADER_END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 NBGRADER_BEGIN_HIDDEN, NBGRADER_END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
@@ -100,6 +104,47 @@ def resolve_labs(solutions: Path, labs: list[str] | None) -> list[str]:
     return list(dict.fromkeys(resolved))
 
 
+def without_trailing_blank_lines(source: str) -> str:
+    """A code cell whose nbgrader release has no empty last lines, as ``release.py``'s has not.
+
+    ``release.py`` ends a participant's code cell with ``.rstrip("\\n")``; nbgrader keeps the lines
+    around a removed region as they are. A check cell written as ``checks.x(y)``, a blank line,
+    then ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` would be released by nbgrader as
+    ``"checks.x(y)\\n"``. So empty lines that nbgrader would leave at the end of the released cell
+    move into the hidden-test region that follows them, or, at the very end of the cell, go. Empty
+    lines mean nothing to Python: the instructor's code runs the same.
+    """
+    lines = source.split("\n")
+    kept, hidden, solution = [], False, False  # indices of the lines nbgrader releases
+    for index, line in enumerate(lines):
+        if NBGRADER_BEGIN_HIDDEN in line:
+            hidden = True
+        elif NBGRADER_END_HIDDEN in line:
+            hidden = False
+        elif NBGRADER_BEGIN_SOLUTION in line:
+            solution = True
+            kept.append(index)  # becomes the stub, never empty
+        elif NBGRADER_END_SOLUTION in line:
+            solution = False
+        elif not (hidden or solution):
+            kept.append(index)
+    moving = set()
+    while kept and lines[kept[-1]] == "":
+        moving.add(kept.pop())
+    if not moving:
+        return source
+    out, waiting = [], 0
+    for index, line in enumerate(lines):
+        if index in moving:
+            waiting += 1
+            continue
+        out.append(line)
+        if NBGRADER_BEGIN_HIDDEN in line:
+            out.extend([""] * waiting)
+            waiting = 0
+    return "\n".join(out)  # lines still waiting were the cell's last: dropped
+
+
 def nbgrader_misreadings(notebook: nbformat.NotebookNode, name: str) -> list[str]:
     """Lines nbgrader would read otherwise than ``release.py`` does, one description each.
 
@@ -115,7 +160,8 @@ def nbgrader_misreadings(notebook: nbformat.NotebookNode, name: str) -> list[str
             words = [word for word in NBGRADER_WORDS if word in line]
             if words and line.strip() not in ours:
                 problems.append(f"{name}, cell {index} ({cell.cell_type}), line {number}: {line.strip()!r} "
-                                f"contains {words[0]!r}, which nbgrader reads as a marker")
+                                f"contains {words[0]!r}, so nbgrader reads it as a marker and release.py "
+                                "does not; reword it, or make it an exact marker of that cell type")
     return problems
 
 
@@ -126,10 +172,19 @@ def config_text(course_id: str, timeout: int, kernel_name: str, quick: bool) -> 
     return f'''{CONFIG_HEADER} from solutions/.
 # Rewritten by it; edit write_course's arguments instead, or keep your own config (config=False).
 import os
+import shutil
+import sys
 
 c = get_config()  # noqa: F821  (injected by traitlets)
 
-# Course directory = this file's directory, so nbgrader finds it from elsewhere too (--config).
+# A new gradebook.db gets its schema version from the `alembic` command, looked up on PATH
+# (get_alembic_version in nbgrader/api.py); nbgrader started by its full path from a virtual
+# environment that is not activated fails on its first assignment without this.
+if shutil.which("alembic") is None:
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+# Course directory = this file's directory, also when nbgrader runs elsewhere with
+# --NbGrader.config_file=<this file> (it reads ./nbgrader_config.py otherwise).
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = {course_id!r}
 
@@ -187,28 +242,30 @@ def write_course(solutions: Path, course: Path, labs: list[str] | None = None, t
     for lab in chosen:
         path = solutions / f"{lab}.ipynb"
         notebook = instructor_version(nbformat.read(path, as_version=4), path)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.source = without_trailing_blank_lines(cell.source)
         problems += nbgrader_misreadings(notebook, path.name)
         sources[lab] = notebook
-    if problems:
-        raise CourseError("nbgrader would cut these lines that workbench keeps; reword them so that they "
-                          "do not contain nbgrader's marker words, or make them exact markers:\n  "
-                          + "\n  ".join(problems))
+        for stray in (course / "source" / lab).glob("*.ipynb"):
+            if stray.name != f"{lab}.ipynb":  # nbgrader would release every notebook in the folder
+                problems.append(f"{stray} is not part of lab {lab} but nbgrader would release it too; "
+                                "move it out of the source folder")
+    config_path = course / CONFIG_NAME
+    if config and config_path.is_file() and not config_path.read_text().startswith(CONFIG_HEADER):
+        problems.append(f"{config_path} exists and was not written by workbench; move it away, or pass "
+                        "config=False and add to it c.Execute.timeout, c.Execute.kernel_name, "
+                        "c.IgnorePattern and the delimiters/stubs that config_text in "
+                        "workbench/grading/nbgrader_course.py sets")
+    if problems:  # checked before anything is written, so a course is never left half updated
+        raise CourseError("cannot write the nbgrader course:\n  " + "\n  ".join(problems))
 
     course.mkdir(parents=True, exist_ok=True)
-    config_path = course / CONFIG_NAME
     if config:
-        if config_path.is_file() and not config_path.read_text().startswith(CONFIG_HEADER):
-            raise CourseError(f"{config_path} exists and was not written by workbench; move it away, or "
-                              "pass config=False and add to it: c.Execute.timeout, c.Execute.kernel_name "
-                              "and the delimiters/stubs shown in workbench/grading/nbgrader_course.py.")
         config_path.write_text(config_text(course_id, timeout, kernel_name, quick))
     for lab, notebook in sources.items():
         folder = course / "source" / lab
         folder.mkdir(parents=True, exist_ok=True)
-        for stray in folder.glob("*.ipynb"):
-            if stray.name != f"{lab}.ipynb":  # nbgrader would release every notebook in the folder
-                raise CourseError(f"{stray} is not part of lab {lab}; nbgrader would release it too. "
-                                  "Move it out of the source folder.")
         (folder / f"{lab}.ipynb").write_text(render(notebook))
     return course
 
