@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -84,23 +87,137 @@ def test_every_solution_has_exercises_and_checks():
         assert any("check" in c.metadata.get("tags", []) for c in cells), path.name
 
 
-@pytest.mark.notebook
-def test_grade_a_folder_of_submissions(tmp_path):
-    solutions = make_solution(tmp_path)
-    grading.generate(solutions, tmp_path / "notebooks")
-    submissions = tmp_path / "submissions"
-    for student, source in (("alice", "answer = 42"), ("bob", "answer = 41")):
-        notebook = nbformat.read(tmp_path / "notebooks" / "99_tiny.ipynb", as_version=4)
-        notebook.cells[1].source = source
-        (submissions / student).mkdir(parents=True)
-        nbformat.write(notebook, submissions / student / "99_tiny.ipynb")
+def tiny_lab(tmp_path) -> Path:
+    """A lab without TensorFlow: a function exercise with a hidden test, a value, a written answer."""
+    double_check = new_code_cell(
+        'assert double(21) == 42, "double(21) should be 42"\n'
+        f'{grading.HIDDEN_BEGIN}\nassert double(5) == 10, "HIDDEN-SECRET double(5)"\n{grading.HIDDEN_END}')
+    double_check.metadata.update(tags=["check"], points=2)
+    answer_check = new_code_cell("assert answer == 42, 'answer should be 42'")
+    answer_check.metadata["tags"] = ["check"]
+    notebook = new_notebook(cells=[
+        new_markdown_cell("Why?\n=== BEGIN SOLUTION ===\nBecause.\n=== END SOLUTION ==="),
+        new_code_cell("### BEGIN SOLUTION\ndef double(x):\n    return 2 * x\n### END SOLUTION"),
+        double_check,
+        new_code_cell("### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION"),
+        answer_check,
+    ])
+    folder = tmp_path / "solutions"
+    folder.mkdir()
+    nbformat.write(notebook, folder / "98_tiny.ipynb")
+    grading.generate(folder, tmp_path / "notebooks")
+    return folder
+
+
+def submit_tiny(tmp_path, participant, double="def double(x):\n    return 2 * x", answer="answer = 42"):
+    notebook = nbformat.read(tmp_path / "notebooks" / "98_tiny.ipynb", as_version=4)
+    notebook.cells[1].source, notebook.cells[3].source = double, answer
+    folder = tmp_path / "submissions" / participant
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, folder / "98_tiny.ipynb")
+
+
+SANDBOX = [] if shutil.which("bwrap") or os.environ.get("CI") else ["--sandbox", "none"]
+
+
+def grade_tiny(tmp_path, *options):
     gradebook = tmp_path / "gradebook.csv"
-    assert main(["grade", str(submissions), "--gradebook", str(gradebook)]) == 0
-    rows = {row["student"]: row for row in csv.DictReader(gradebook.open())}
-    assert (rows["alice"]["points"], rows["alice"]["max_points"]) == ("1", "1")
-    assert rows["bob"]["points"] == "0" and "answer should be 42" in rows["bob"]["failed_checks"]
+    code = main(["grade", str(tmp_path / "submissions"), "--lab", "98", "--solutions",
+                 str(tmp_path / "solutions"), "--gradebook", str(gradebook), *SANDBOX, *options])
+    rows = {row["participant"]: row for row in csv.DictReader(gradebook.open())} if gradebook.exists() else {}
+    return code, rows
+
+
+@pytest.fixture
+def tiny_class(tmp_path):
+    tiny_lab(tmp_path)
+    submit_tiny(tmp_path, "alice")
+    submit_tiny(tmp_path, "bob", double="def double(x):\n    return 42")  # fits the visible check only
+    submit_tiny(tmp_path, "carol", answer="answer = 41")
+    return tmp_path
+
+
+def test_grade_a_folder_of_submissions(tiny_class):
+    code, rows = grade_tiny(tiny_class)
+    assert code == 0
+    assert {name: (row["total"], row["max"]) for name, row in rows.items()} == \
+        {"alice": ("3", "3"), "bob": ("1", "3"), "carol": ("2", "3")}
+    double_id, answer_id = [c for c in rows["alice"] if c.startswith("98_tiny-cell")]
+    assert (rows["bob"][double_id], rows["bob"][answer_id]) == ("0", "1")
+    assert "answer should be 42" in (tiny_class / "feedback-98_tiny" / "carol.md").read_text()
+
+
+def test_a_failed_hidden_test_is_named_but_never_shown(tiny_class):
+    grade_tiny(tiny_class)
+    bob = (tiny_class / "feedback-98_tiny" / "bob.md").read_text()
+    assert "a hidden test failed" in bob
+    everything = "".join(p.read_text() for p in tiny_class.rglob("*") if p.is_file() and p.suffix in
+                         (".md", ".csv", ".json") or p.parent.name == "notebooks")
+    assert "HIDDEN-SECRET" not in everything and "double(5)" not in everything
+
+
+def test_a_written_answer_is_left_to_the_instructor(tiny_class):
+    grade_tiny(tiny_class)
+    assert "1 written answer(s) will be read and graded by the instructor" in \
+        (tiny_class / "feedback-98_tiny" / "alice.md").read_text()
+
+
+def test_regrading_one_participant_keeps_the_others_results(tiny_class):
+    grade_tiny(tiny_class)
+    results = tiny_class / "results-98_tiny"
+    alice_before = (results / "alice.json").stat().st_mtime_ns
+    submit_tiny(tiny_class, "carol")  # carol fixes her answer
+    code, rows = grade_tiny(tiny_class, "--only", "carol")
+    assert code == 0 and rows["carol"]["total"] == "3" and rows["bob"]["total"] == "1"
+    assert (results / "alice.json").stat().st_mtime_ns == alice_before
+
+
+def test_shards_then_merge_make_one_gradebook_and_name_who_was_not_graded(tiny_class):
+    code, rows = grade_tiny(tiny_class, "--shard", "0/2")  # alice and carol; bob's task "never ran"
+    assert code == 0 and rows == {}  # a shard writes results only
+    code, rows = grade_tiny(tiny_class, "--merge")
+    assert code == 0 and set(rows) == {"alice", "bob", "carol"}
+    assert rows["bob"]["total"] == "0" and rows["bob"]["max"] == "3"
+    assert "not graded" in rows["bob"]["failures"] and "--only bob" in rows["bob"]["failures"]
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--lab", "77"], "matches 0 notebooks"),
+    (["--lab", "98", "--shard", "2/2"], "INDEX/COUNT"),
+    (["--lab", "98", "--only", "zoe"], "no such participant folder"),
+    (["--lab", "98", "--cell-seconds", "0"], "--cell-seconds 0: must be at least 1"),
+])
+def test_bad_grading_options_are_named(tiny_class, capsys, options, expected):
+    assert main(["grade", str(tiny_class / "submissions"), "--solutions", str(tiny_class / "solutions"),
+                 *options]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_without_bubblewrap_grading_stops_before_anyone_and_says_how(tiny_class, capsys, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert main(["grade", str(tiny_class / "submissions"), "--lab", "98",
+                 "--solutions", str(tiny_class / "solutions")]) == 2
+    assert "apt-get install bubblewrap" in capsys.readouterr().err
+    assert not (tiny_class / "results-98_tiny").exists()
 
 
 def test_grading_an_empty_folder_says_what_is_expected(tmp_path, capsys):
-    assert main(["grade", str(tmp_path)]) == 2
-    assert "<folder>/<student>/<notebook>.ipynb" in capsys.readouterr().err
+    tiny_lab(tmp_path)
+    (tmp_path / "submissions").mkdir()
+    assert main(["grade", str(tmp_path / "submissions"), "--lab", "98",
+                 "--solutions", str(tmp_path / "solutions")]) == 2
+    assert "<folder>/<participant>/<notebook>.ipynb" in capsys.readouterr().err
+
+
+def test_every_lab_has_hidden_tests_and_no_participant_notebook_shows_them():
+    for path in (ROOT / "solutions").glob("*.ipynb"):
+        cells = nbformat.read(path, as_version=4).cells
+        assert any(grading.HIDDEN_BEGIN in c.source for c in cells if grading.is_check(c)), path.name
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        assert "HIDDEN TESTS" not in path.read_text(), path.name
+
+
+def test_hidden_tests_outside_a_check_cell_are_refused(tmp_path):
+    notebook = new_notebook(cells=[new_code_cell(f"{grading.HIDDEN_BEGIN}\nassert 1\n{grading.HIDDEN_END}")])
+    with pytest.raises(grading.MarkerError, match="hidden tests belong in a cell tagged 'check'"):
+        grading.participant_version(notebook, Path("99_x.ipynb"))

@@ -61,6 +61,14 @@ class Lab:
         solution = nbformat.read(path, as_version=4)
         return cls(path.stem, instructor_version(solution, path), participant_version(solution, path))
 
+    def ungraded(self, participant: str) -> Result:
+        """The row of a participant with no saved result (their grading task did not finish)."""
+        checks = assemble(self.instructor, self.participant, nbformat.v4.new_notebook()).checks
+        return Result(participant, self.name, [CheckResult(c.grade_id, 0, c.points, "not graded")
+                                               for c in checks],
+                      failure="not graded: no saved result (its grading task did not finish; re-grade "
+                              f"with --only {participant})")
+
     @property
     def check_ids(self) -> list[str]:
         return [c.metadata["nbgrader"]["grade_id"] for c in self.instructor.cells
@@ -270,7 +278,8 @@ def grade_class(submissions: Path, lab_name: str, *, solutions: Path, gradebook_
     finally:
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    everyone = [r for r in gradebook.load_all(results) if r.participant in found]
+    saved = {r.participant: r for r in gradebook.load_all(results) if r.participant in found}
+    everyone = [saved.get(name) or lab.ungraded(name) for name in found]
     if shard is None:
         gradebook.write_gradebook(everyone, gradebook_path, lab.check_ids)
     return everyone
