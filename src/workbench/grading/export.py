@@ -38,6 +38,7 @@ from pathlib import Path
 
 MANIFEST = "manifest.json"
 DATASET_ELEMENTS = 20_000  # a quick-mode epoch of any lab is far below this
+DATASET_REPEATED = 64  # elements kept of a dataset that repeats forever
 
 
 class Unsupported:
@@ -63,7 +64,14 @@ def snapshot(folder, names, namespace) -> None:
     entries = {}
     for name in names:
         entries[name] = writer.entry(name) if name in namespace else {"kind": "missing"}
-    manifest = {"values": entries, "support": writer.support}
+    import sys
+
+    # The package's modules the notebook imported: some register Keras objects (the IMDB
+    # vectorizer's standardize function) that loading a saved model or layer needs.
+    modules = sorted(name for name in sys.modules if name.startswith("workbench.") and
+                     not name.startswith("workbench.grading"))
+    manifest = {"values": entries, "support": writer.support, "definitions": writer.definitions,
+                "modules": modules}
     (folder / MANIFEST).write_text(json.dumps(manifest, allow_nan=True))
 
 
@@ -75,6 +83,7 @@ class _Writer:
     def __init__(self, folder: Path, namespace: dict):
         self.folder, self.namespace = folder, namespace
         self.support: dict[str, dict] = {}  # notebook globals that exported functions use
+        self.definitions: dict[str, dict | None] = {}  # their sources, dependencies first
         self.files = 0
 
     def _file(self, suffix: str) -> str:
@@ -96,6 +105,9 @@ class _Writer:
             return {"kind": "json", "value": value}
         if isinstance(value, Path):
             return {"kind": "path", "value": str(value)}
+        if isinstance(value, np.random.Generator):
+            return {"kind": "generator", "bit_generator": type(value.bit_generator).__name__,
+                    "state": value.bit_generator.state}
         if isinstance(value, np.ndarray | np.generic):
             return self._array(np.asarray(value), "array", scalar=isinstance(value, np.generic))
         if isinstance(value, list | tuple):
@@ -137,17 +149,22 @@ class _Writer:
         raise TypeError(f"{value!r} cannot be imported by name")
 
     def _definition(self, value, name: str) -> dict:
+        reference = {"kind": "definition", "name": value.__name__}
+        if value.__name__ in self.definitions:
+            return reference
+        self.definitions[value.__name__] = None  # being written: breaks cycles
         source = _source_of(value)
         for used in sorted(_names_used(source)):
             if used in self.support or used == value.__name__ or used not in self.namespace:
                 continue
             if hasattr(builtins, used) and self.namespace[used] is getattr(builtins, used):
                 continue
-            self.support[used] = {"kind": "pending"}  # breaks cycles between functions
+            self.support[used] = {"kind": "pending"}
             self.support[used] = self.entry(used)
+        del self.definitions[value.__name__]  # re-inserted after what it uses (base classes first)
         kind = "class" if isinstance(value, type) else "function"
-        self.support.setdefault(value.__name__, {"kind": kind, "name": value.__name__, "source": source})
-        return {"kind": "definition", "name": value.__name__}
+        self.definitions[value.__name__] = {"kind": kind, "name": value.__name__, "source": source}
+        return reference
 
     def _framework_value(self, value, name: str) -> dict:
         import keras
@@ -158,18 +175,23 @@ class _Writer:
             value.save(self.folder / file)
             distributed = any(hasattr(v.value, "values") for v in value.weights[:1])
             return {"kind": "model", "file": file, "distributed": distributed,
-                    "classes": self._classes_of(value)}
+                    "classes": self._needed_definitions(value)}
         if isinstance(value, keras.callbacks.History):
             return {"kind": "history", "history": self.encode(value.history, name),
                     "params": self.encode(dict(value.params or {}), name), "epoch": list(value.epoch)}
         if isinstance(value, keras.layers.Layer):
             vocabulary = value.get_vocabulary() if hasattr(value, "get_vocabulary") else None
+            weights = None
             if value.weights and vocabulary is None:
-                raise TypeError(f"a {type(value).__name__} layer with weights; hand over a model "
-                                "that contains it instead")
+                import numpy as np
+
+                weights = self._file(".npz")
+                np.savez(self.folder / weights, *[np.asarray(w.numpy()) for w in value.weights])
+            self._needed_definitions(value)
             return {"kind": "layer", "class": self.encode(type(value), name),
                     "config": keras.saving.serialize_keras_object(value.get_config()),
-                    "vocabulary": vocabulary, "built": bool(value.built)}
+                    "build": value.get_build_config() if value.built else None,
+                    "weights": weights, "vocabulary": vocabulary}
         if isinstance(value, tf.distribute.Strategy):
             return {"kind": "strategy", "class": type(value).__name__,
                     "devices": list(value.extended.worker_devices)}
@@ -179,10 +201,26 @@ class _Writer:
             return self._array(value.numpy(), "tensor")
         raise TypeError(f"a {type(value).__module__}.{type(value).__qualname__}")
 
-    def _classes_of(self, model) -> list[str]:
-        """Names of notebook-defined classes the saved model needs (its own, its layers')."""
-        needed = {type(model), *(type(layer) for layer in model._flatten_layers())}
-        return sorted(cls.__name__ for cls in needed if _defined_in_notebook(cls))
+    def _needed_definitions(self, value) -> list[str]:
+        """Notebook classes and functions that loading ``value`` needs: its own class, its layers'
+        classes, and functions its configuration names (a vectorizer's ``standardize``, say)."""
+        import keras
+
+        needed = {type(value)}
+        if isinstance(value, keras.Model):
+            needed |= {type(layer) for layer in value._flatten_layers()}
+        try:
+            named = set(_strings(keras.saving.serialize_keras_object(value)))
+        except Exception:  # a model that cannot describe itself is saved or refused elsewhere
+            named = set()
+        needed |= {self.namespace[n] for n in named if n in self.namespace and
+                   isinstance(self.namespace[n], types.FunctionType | type)}
+        found = []
+        for item in needed:
+            if _defined_in_notebook(item):
+                self._definition(item, item.__name__)
+                found.append(item.__name__)
+        return sorted(found)
 
     def _dataset(self, dataset) -> dict:
         import numpy as np
@@ -194,6 +232,9 @@ class _Writer:
             raise TypeError("a dataset whose elements are not plain tensors")
         arrays = {}
         count = 0
+        infinite = int(dataset.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
+        if infinite:  # .repeat(): one pass of what repeats is enough to judge it
+            dataset = dataset.take(DATASET_REPEATED)
         for count, element in enumerate(dataset.as_numpy_iterator(), 1):
             if count > DATASET_ELEMENTS:
                 raise TypeError(f"a dataset of more than {DATASET_ELEMENTS} elements")
@@ -202,9 +243,21 @@ class _Writer:
         file = self._file(".npz")
         np.savez(self.folder / file, **arrays)
         structure = tf.nest.pack_sequence_as(spec, list(range(len(leaves))))
-        return {"kind": "dataset", "file": file, "elements": count,
+        return {"kind": "dataset", "file": file, "elements": count, "infinite": infinite,
+                "prefetched": "Prefetch" in type(dataset).__name__ and not infinite,
                 "structure": self.encode(structure, "spec"),
                 "leaves": [[list(leaf.shape), leaf.dtype.name] for leaf in leaves]}
+
+
+def _strings(tree):
+    if isinstance(tree, str):
+        yield tree
+    elif isinstance(tree, dict):
+        for item in tree.values():
+            yield from _strings(item)
+    elif isinstance(tree, list | tuple):
+        for item in tree:
+            yield from _strings(item)
 
 
 def _source_of(value) -> str:
@@ -254,18 +307,23 @@ class Loader:
 
     def load(self) -> dict:
         values, support = self.manifest["values"], self.manifest["support"]
-        everything = {**support, **values}
+        for module in self.manifest.get("modules", []):
+            if module.startswith("workbench."):
+                registering = getattr(importlib.import_module(module), "_register", None)
+                if callable(registering):
+                    registering()
         # Data and modules first; then the notebook's definitions, executed in this namespace so that
         # functions find the values and each other; then what needs the classes (models, layers).
-        for name, entry in everything.items():
-            if entry.get("kind") not in ("function", "class"):
-                self.namespace[name] = self.decode(entry, name)
-        for entry in support.values():
-            if entry.get("kind") in ("function", "class"):
-                exec(compile(entry["source"], f"<notebook: {entry['name']}>", "exec"), self.namespace)
-                if entry["kind"] == "class":
-                    self.classes[entry["name"]] = self.namespace[entry["name"]]
-        for name in list(self.namespace):
+        for name, entry in {**support, **values}.items():
+            self.namespace[name] = self.decode(entry, name)
+        for entry in self.manifest.get("definitions", {}).values():
+            if entry is None:
+                continue
+            exec(compile(entry["source"], f"<notebook: {entry['name']}>", "exec"), self.namespace)
+            if entry["kind"] == "class":
+                self.classes[entry["name"]] = self.namespace[entry["name"]]
+        # Strategies before models: a model built in a strategy's scope is loaded in it again.
+        for name in sorted(self.namespace, key=lambda n: not _deferred_kind(self.namespace[n], "strategy")):
             self.namespace[name] = self.resolve(self.namespace[name])
         return self.namespace
 
@@ -299,6 +357,12 @@ class Loader:
 
                 return tf.constant(array)
             return array[()] if entry.get("scalar") else array
+        if kind == "generator":
+            import numpy as np
+
+            bits = getattr(np.random, entry["bit_generator"])()
+            bits.state = entry["state"]
+            return np.random.Generator(bits)
         if kind == "strings":
             import numpy as np
 
@@ -338,7 +402,7 @@ class _Deferred:
     def _model(self, loader: Loader):
         import keras
 
-        custom = {name: loader.classes[name] for name in self.entry["classes"] if name in loader.classes}
+        custom = {name: loader.namespace[name] for name in self.entry["classes"] if name in loader.namespace}
         path = loader.folder / self.entry["file"]
         strategy = next((v for v in loader.namespace.values() if _is_strategy(v)), None)
         if self.entry.get("distributed") and strategy is not None:
@@ -350,12 +414,21 @@ class _Deferred:
         import keras
 
         cls = loader.resolve(loader.decode(self.entry["class"], self.name))
-        config = keras.saving.deserialize_keras_object(self.entry["config"]) \
-            if isinstance(self.entry["config"], dict) and "class_name" in self.entry["config"] \
-            else self.entry["config"]
-        layer = cls.from_config(config)
+        custom = {name: value for name, value in loader.namespace.items()
+                  if isinstance(value, types.FunctionType | type) and name in loader.manifest["definitions"]}
+        with keras.saving.custom_object_scope(custom):
+            config = keras.saving.deserialize_keras_object(self.entry["config"]) \
+                if isinstance(self.entry["config"], dict) and "class_name" in self.entry["config"] \
+                else self.entry["config"]
+            layer = cls.from_config(config)
         if self.entry.get("vocabulary") is not None:
             layer.set_vocabulary(self.entry["vocabulary"])
+        if self.entry.get("build") and self.entry.get("weights"):
+            import numpy as np
+
+            layer.build_from_config(self.entry["build"])
+            stored = np.load(loader.folder / self.entry["weights"], allow_pickle=False)
+            layer.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])
         return layer
 
     def _definition(self, loader: Loader):
@@ -393,7 +466,17 @@ class _Deferred:
         def generate():
             yield from elements
 
-        return tf.data.Dataset.from_generator(generate, output_signature=specs)
+        # Rebuilt with what the checks look at: its elements, its length, and whether it prefetches.
+        rebuilt = tf.data.Dataset.from_generator(generate, output_signature=specs)
+        if self.entry.get("infinite"):
+            rebuilt = rebuilt.repeat()
+        else:
+            rebuilt = rebuilt.apply(tf.data.experimental.assert_cardinality(self.entry["elements"]))
+        return rebuilt.prefetch(tf.data.AUTOTUNE) if self.entry.get("prefetched") else rebuilt
+
+
+def _deferred_kind(value, kind: str) -> bool:
+    return isinstance(value, _Deferred) and value.entry.get("kind") == kind
 
 
 def _is_strategy(value) -> bool:

@@ -75,6 +75,22 @@ def _package_root() -> Path:
     return Path(workbench.__file__).resolve().parents[1]  # src/ (editable) or site-packages
 
 
+# What a notebook may read from the checkout (sweep files, lab scripts and their reference logs,
+# job scripts): never solutions/ (hidden tests), .git (their history), or whatever else an
+# instructor keeps there (submissions, gradebooks).
+CHECKOUT_READABLE = ("src", "labs", "sweeps", "slurm", "notebooks")
+
+
+def _checkout_parts() -> list[Path]:
+    from workbench import settings
+
+    try:
+        root = settings.repository_root()
+    except FileNotFoundError:  # an installed package without a checkout
+        return []
+    return [root / name for name in CHECKOUT_READABLE if (root / name).is_dir()]
+
+
 def _parents(path: Path) -> list[str]:
     """bwrap ``--dir`` arguments that create the (readable) parents of a bind target."""
     out = []
@@ -139,7 +155,7 @@ class Sandbox:
             elif link.is_dir():
                 view += ["--ro-bind", str(link), str(link)]
         made = {"/usr", "/etc", "/tmp", "/proc", "/dev"}
-        reads = [*_python_roots(), _package_root(), *([self.data] if self.data else [])]
+        reads = [*_python_roots(), _package_root(), *_checkout_parts(), *([self.data] if self.data else [])]
         for path in reads:
             path = Path(os.path.realpath(path))
             if any(str(path).startswith(m + "/") or str(path) == m for m in made):
