@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from workbench import grading
+from workbench.grading.grader import Lab, grade_submission
+from workbench.grading.sandbox import Limits
 
 from .conftest import ROOT
 
@@ -23,14 +30,32 @@ def execute(path, real_data, monkeypatch, tmp_path):
     return notebook, client
 
 
+def honest_submission(lab: str) -> nbformat.NotebookNode:
+    """What a participant who answers like the solution hands in: the solution's answers in the
+    participant notebook (nbgrader metadata), without the hidden tests."""
+    path = ROOT / "solutions" / f"{lab}.ipynb"
+    notebook = grading.instructor_version(nbformat.read(path, as_version=4), path)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.source = grading.strip_solution(cell.source, grading.HIDDEN_BEGIN, grading.HIDDEN_END, (),
+                                                 path.name)[0]
+    return notebook
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("lab", LABS)
-def test_solution_runs_in_quick_mode(lab, real_data, monkeypatch, tmp_path):
-    notebook, client = execute(ROOT / "solutions" / f"{lab}.ipynb", real_data, monkeypatch, tmp_path)
-    client.execute()
-    checks_run = [c for c in notebook.cells if "check" in c.metadata.get("tags", [])]
-    assert checks_run and all("\u2705" in str(c.outputs) for c in checks_run)
-    assert any((tmp_path / "logs").rglob("events.out.tfevents.*")), "no TensorBoard logs written"
+def test_solution_graded_as_a_submission_gets_every_point(lab, real_data, tmp_path):
+    """The solution runs top to bottom in quick mode, in the grading sandbox, and passes every
+    check and hidden test as the referee runs them on what the kernel handed over."""
+    submission = tmp_path / f"{lab}.ipynb"
+    nbformat.write(honest_submission(lab), submission)
+    isolate = shutil.which("bwrap") is not None or bool(os.environ.get("CI"))
+    result = grade_submission(Lab.find(ROOT / "solutions", lab), "solution", submission, tmp_path / "work",
+                              Limits(), real_data, quick=True, isolate=isolate)
+    assert (result.failure, result.errors) == ("", []), result
+    assert result.max_points > 0 and result.total == result.max_points, result.checks
+    logs = tmp_path / "work" / "solution" / "logs"
+    assert any(logs.rglob("events.out.tfevents.*")), "no TensorBoard logs written"
 
 
 @pytest.mark.notebook
