@@ -221,3 +221,13 @@ def test_hidden_tests_outside_a_check_cell_are_refused(tmp_path):
     notebook = new_notebook(cells=[new_code_cell(f"{grading.HIDDEN_BEGIN}\nassert 1\n{grading.HIDDEN_END}")])
     with pytest.raises(grading.MarkerError, match="hidden tests belong in a cell tagged 'check'"):
         grading.participant_version(notebook, Path("99_x.ipynb"))
+
+
+def test_an_nbgrader_course_from_the_command_line(tmp_path, capsys):
+    assert main(["notebooks", "nbgrader", str(tmp_path / "course"), "--labs", "01",
+                 "--solutions", str(ROOT / "solutions")]) == 0
+    assert (tmp_path / "course" / "source" / "01_mnist_dense" / "01_mnist_dense.ipynb").is_file()
+    assert (tmp_path / "course" / "nbgrader_config.py").is_file()
+    assert main(["notebooks", "nbgrader", str(tmp_path / "course"), "--labs", "77",
+                 "--solutions", str(ROOT / "solutions")]) == 2
+    assert "01_mnist_dense" in capsys.readouterr().err  # the valid labs are listed

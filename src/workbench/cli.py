@@ -86,6 +86,17 @@ def notebooks_generate(args) -> int:
     return 0
 
 
+@command("notebooks nbgrader")
+def notebooks_nbgrader(args) -> int:
+    from workbench.grading.nbgrader_course import write_course
+
+    course = write_course(Path(args.solutions), Path(args.course), labs=args.labs or None,
+                          timeout=args.cell_seconds)
+    print(f"nbgrader course written to {course}; in it: nbgrader generate_assignment <lab>, "
+          "then nbgrader autograde <lab>")
+    return 0
+
+
 @command("grade")
 def grade(args) -> int:
     from workbench import settings
@@ -250,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--notebooks", default="notebooks")
     gen.add_argument("--check", action="store_true", help="only report notebooks that are out of date")
     gen.set_defaults(handler="notebooks generate")
+    course = notebooks.add_parser("nbgrader", help="write an nbgrader course directory from solutions/")
+    course.add_argument("course", help="the course directory (nbgrader_config.py, source/<lab>/)")
+    course.add_argument("--labs", nargs="+", help="lab numbers or names (default: all)")
+    course.add_argument("--solutions", default="solutions")
+    course.add_argument("--cell-seconds", type=int, default=600, help="nbgrader's per-cell timeout")
+    course.set_defaults(handler="notebooks nbgrader")
 
     grade_cmd = sub.add_parser(
         "grade", help="grade a class's submissions of one lab into a CSV gradebook",

@@ -9,22 +9,20 @@
 ``gradebook`` scores, feedback and the CSV.
 """
 
-from workbench.grading.release import (  # noqa: F401
-    CHECK_TAG,
-    CODE_BEGIN,
-    CODE_END,
-    CODE_STUB,
-    HIDDEN_BEGIN,
-    HIDDEN_END,
-    TEXT_BEGIN,
-    TEXT_END,
-    TEXT_STUB,
-    MarkerError,
-    generate,
-    instructor_version,
-    is_check,
-    participant_version,
-    render,
-    strip_outputs,
-    strip_solution,
-)
+# The release helpers by their short names (``grading.generate``), imported on first use: nbformat
+# takes a second to import, and ``workbench --help`` builds the grade command's parser from here.
+_RELEASE = {"CHECK_TAG", "CODE_BEGIN", "CODE_END", "CODE_STUB", "HIDDEN_BEGIN", "HIDDEN_END", "TEXT_BEGIN",
+            "TEXT_END", "TEXT_STUB", "MarkerError", "generate", "instructor_version", "is_check",
+            "participant_version", "render", "strip_outputs", "strip_solution"}
+
+
+def __getattr__(name: str):
+    if name in _RELEASE:
+        from workbench.grading import release
+
+        return getattr(release, name)
+    raise AttributeError(f"module 'workbench.grading' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _RELEASE)
