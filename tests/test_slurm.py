@@ -190,3 +190,22 @@ def test_server_job_prints_a_working_tunnel_line(slurm, job_env, tmp_path, scrip
     finally:
         subprocess.run(["scancel", job])
     assert wait(job, timeout=120) == ["CANCELLED"]
+
+
+def test_grading_a_class_as_a_job_array_merges_one_gradebook(slurm, job_env, tmp_path):
+    from .test_grading import submit_tiny, tiny_lab
+
+    tiny_lab(tmp_path)
+    for participant in ("alice", "bob", "carol"):
+        submit_tiny(tmp_path, participant, answer="answer = 41" if participant == "bob" else "answer = 42")
+    env = {**job_env, "SOLUTIONS": str(tmp_path / "solutions"), "GRADEBOOK": str(tmp_path / "gradebook.csv")}
+    done = subprocess.run([str(ROOT / "slurm" / "grade"), str(tmp_path / "submissions"), "98", "2"],
+                          env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    array, merge = re.search(r"job array (\d+) .*gradebook job (\d+)", done.stdout).groups()
+    assert wait(array) == ["COMPLETED"] * 2, outputs(tmp_path)[-4000:]
+    assert wait(merge) == ["COMPLETED"], outputs(tmp_path)[-4000:]
+    lines = (tmp_path / "gradebook.csv").read_text().splitlines()
+    totals = {line.split(",")[0]: line.split(",")[-3] for line in lines[1:]}
+    assert totals == {"alice": "3", "bob": "2", "carol": "3"}
+    assert "task 0 of 2" in outputs(tmp_path) and "task 1 of 2" in outputs(tmp_path)

@@ -37,6 +37,7 @@ class Result:
     written_answers: list[str] = field(default_factory=list)  # markdown: graded by hand
     errors: list[str] = field(default_factory=list)  # cells that raised (the notebook went on)
     seconds: float = 0.0
+    sandbox_user: int | None = None  # the uid the submission ran as (root graders only)
 
     @property
     def total(self) -> int:

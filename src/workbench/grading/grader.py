@@ -192,6 +192,7 @@ def grade_submission(lab: Lab, participant: str, path: Path | None, workdir: Pat
         folder.mkdir(parents=True)
         shutil.copyfile(path, folder / f"{lab.name}.ipynb")
         sandbox = Sandbox(folder, limits, data=data, worker=worker, isolate=isolate)
+        result.sandbox_user = sandbox.uid
         env = {"WORKBENCH_QUICK": "1" if quick else "0", "WORKBENCH_LOGS": str(folder / "logs")}
         reached, result.failure, result.errors = run_notebook(assembled, sandbox, limits, env)
         verdicts = referee(sandbox, reached, limits, env)

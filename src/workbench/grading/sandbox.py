@@ -32,7 +32,14 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
-SANDBOX_UID = 61000  # + worker number; no such user needs to exist
+SANDBOX_UID = 61000  # first sandbox user; no such user needs to exist
+UIDS_PER_RUN = 64  # workers of one grading run; runs at once (a SLURM node, a test suite) get other blocks
+
+
+def sandbox_uid(worker: int) -> int:
+    """A user of its own for each worker of each grading process, so that one submission's process
+    limit (a fork bomb) and the cleanup after it never touch another's."""
+    return SANDBOX_UID + (os.getpid() % 10_000) * UIDS_PER_RUN + worker % UIDS_PER_RUN
 
 
 class SandboxError(WorkbenchError):
@@ -112,7 +119,7 @@ class Sandbox:
 
     @property
     def uid(self) -> int | None:
-        return SANDBOX_UID + self.worker if self.isolate and os.geteuid() == 0 else None
+        return sandbox_uid(self.worker) if self.isolate and os.geteuid() == 0 else None
 
     def prepare(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
