@@ -37,7 +37,7 @@ LAB = "01_mnist_dense"
 SOLUTION = ROOT / "solutions" / f"{LAB}.ipynb"
 SCALE, MODEL, COMPILE = 5, 8, 11  # answer cells of lab 01
 CHECKS = 4
-CELL_SECONDS = 20
+CELL_SECONDS = 15
 
 WRONG_MODEL = """model = keras.Sequential([
     keras.Input(shape=(28, 28)),
@@ -115,7 +115,6 @@ def battery() -> dict[str, nbformat.NotebookNode]:
         "loops_at_start": with_answers(honest, scale="import time\nwhile True:\n    time.sleep(0.1)"),
         "loops_at_end": with_answers(honest, compile=after_compile + (
             "\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")),
-        "sys_exit": with_answers(honest, model=honest_source(MODEL) + "\nimport sys\nsys.exit(3)"),
         "os_exit": with_answers(honest, compile=after_compile + "\nimport os\nos._exit(1)"),
         "memory_bomb": with_answers(honest, compile=after_compile + (
             "\ndef grow():\n    blocks = []\n    while True:\n"
@@ -146,7 +145,9 @@ def graded(tmp_path_factory, real_data):
                str(home_marker), str(SOLUTION), "/etc/passwd-vandal", "/usr/vandal"]
     intruder = INTRUDER.replace("{LOOK!r}", repr(look)).replace("{TARGETS!r}", repr(targets))
     (submissions / "intruder").mkdir()
-    nbformat.write(with_answers(solution_answers(), compile=honest_source(COMPILE) + "\n" + intruder),
+    # It also calls sys.exit after its model: IPython reports SystemExit and the notebook goes on.
+    nbformat.write(with_answers(solution_answers(), compile=honest_source(COMPILE) + "\n" + intruder,
+                                model=honest_source(MODEL) + "\nimport sys\nsys.exit(3)"),
                    submissions / "intruder" / f"{LAB}.ipynb")
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in submissions.rglob("*.ipynb")}
     solution_hash = hashlib.sha256(SOLUTION.read_bytes()).hexdigest()
@@ -201,7 +202,8 @@ def test_a_loop_that_ignores_interrupts_after_the_work_keeps_the_credit_before_i
 
 
 def test_sys_exit_is_an_error_the_notebook_survives(graded):
-    assert points(graded, "sys_exit") == (CHECKS, CHECKS)
+    assert points(graded, "intruder") == (CHECKS, CHECKS)  # its checks after sys.exit(3) ran
+    assert "SystemExit: 3" in feedback(graded, "intruder")
 
 
 def test_a_dying_kernel_keeps_the_credit_before_it(graded):
