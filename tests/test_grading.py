@@ -231,3 +231,17 @@ def test_an_nbgrader_course_from_the_command_line(tmp_path, capsys):
     assert main(["notebooks", "nbgrader", str(tmp_path / "course"), "--labs", "77",
                  "--solutions", str(ROOT / "solutions")]) == 2
     assert "01_mnist_dense" in capsys.readouterr().err  # the valid labs are listed
+
+
+def test_the_sandbox_binds_an_environment_that_lives_under_tmp(monkeypatch, tmp_path):
+    """CI clones into /tmp: its venv and checkout must be bound over the sandbox's empty /tmp."""
+    from workbench.grading import sandbox
+
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    monkeypatch.setattr(sandbox, "_python_roots", lambda: [venv])
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: "bwrap")
+    argv = sandbox.Sandbox(tmp_path / "alice", sandbox.Limits()).command(["python"])
+    binds = [tuple(argv[i + 1:i + 3]) for i, arg in enumerate(argv) if arg == "--ro-bind"]
+    assert (str(venv), str(venv)) in binds
+    assert argv.index("--tmpfs") < argv.index(str(venv))  # bound after /tmp is made

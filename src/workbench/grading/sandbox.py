@@ -161,7 +161,9 @@ class Sandbox:
                 view += ["--symlink", os.readlink(link), str(link)]
             elif link.is_dir():
                 view += ["--ro-bind", str(link), str(link)]
-        made = {"/usr", "/etc", "/tmp", "/proc", "/dev"}
+        # Paths under /usr and /etc are already there; anything else (a venv or a checkout under
+        # /tmp, whose tmpfs starts empty, included) is bound read-only on its own.
+        made = {"/usr", "/etc"}
         reads = [*_python_roots(), _package_root(), *_checkout_parts(), *([self.data] if self.data else [])]
         for path in reads:
             path = Path(os.path.realpath(path))
