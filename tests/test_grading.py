@@ -245,3 +245,14 @@ def test_the_sandbox_binds_an_environment_that_lives_under_tmp(monkeypatch, tmp_
     binds = [tuple(argv[i + 1:i + 3]) for i, arg in enumerate(argv) if arg == "--ro-bind"]
     assert (str(venv), str(venv)) in binds
     assert argv.index("--tmpfs") < argv.index(str(venv))  # bound after /tmp is made
+
+
+def test_staged_data_reached_through_a_symlink_is_named_by_its_real_path(tmp_path):
+    """The sandbox binds the data's real path (CI reaches it through ../shared, a symlink)."""
+    from workbench.grading import sandbox
+
+    real = tmp_path / "real-data"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    box = sandbox.Sandbox(tmp_path / "alice", sandbox.Limits(), data=tmp_path / "link")
+    assert box.environment()["WORKBENCH_DATA"] == str(real)

@@ -135,8 +135,8 @@ class Sandbox:
             "USER": "sandbox", "LOGNAME": "sandbox",  # the sandbox user has no passwd entry
             "PYTHONDONTWRITEBYTECODE": "1", "JUPYTER_PLATFORM_DIRS": "1",
         }
-        if self.data is not None:
-            env["WORKBENCH_DATA"] = str(self.data)
+        if self.data is not None:  # the path bound in the sandbox: symlinks resolved
+            env["WORKBENCH_DATA"] = os.path.realpath(self.data)
         env.update(extra or {})
         return env
 
