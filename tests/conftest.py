@@ -19,9 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # Modules whose module-scoped fixtures run real trainings (the data-parallel probes, the HParams
-# sweep): under pytest-xdist each worker would run them once; grouped, one worker runs them once.
+# sweep, the grading battery): under pytest-xdist each worker would run them once (the battery's
+# 3 minutes ran twice in a CI run); grouped, one worker runs them once.
 SHARED_FIXTURE_MODULES = {"test_data_parallel": "data-parallel probes",
-                          "test_tensorboard": "tensorboard sweep"}
+                          "test_tensorboard": "tensorboard sweep",
+                          "test_grading_battery": "grading battery"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

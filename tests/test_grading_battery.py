@@ -116,9 +116,11 @@ def battery() -> dict[str, nbformat.NotebookNode]:
         "loops_at_end": with_answers(honest, compile=after_compile + (
             "\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")),
         "os_exit": with_answers(honest, compile=after_compile + "\nimport os\nos._exit(1)"),
+        # np.empty: the limit counts memory as it is reserved, and filling gigabytes with ones costs
+        # this VM 6-30 s of page faults, which the 15 s cell limit would end first.
         "memory_bomb": with_answers(honest, compile=after_compile + (
             "\ndef grow():\n    blocks = []\n    while True:\n"
-            "        blocks.append(np.ones(10**7))\ngrow()")),
+            "        blocks.append(np.empty(10**8))\ngrow()")),
         "fork_bomb": with_answers(honest, compile=after_compile + (
             "\nimport os\nwhile True:\n    os.fork()")),
         "floods_output": with_answers(honest, compile=after_compile + (

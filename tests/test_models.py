@@ -131,7 +131,8 @@ def test_vae_notebook_matches_the_package():
                  "x_train": np.zeros((128, 28, 28, 1), "float32")}  # the cell after the class uses it
     defining = ("class Sampling", "keras.Model(", "class VAE")
     for cell in notebook.cells:
-        if cell.cell_type == "code" and any(marker in cell.source for marker in defining):
+        if cell.cell_type == "code" and any(marker in cell.source for marker in defining) and \
+                "check" not in cell.metadata.get("tags", []):  # a check's hidden test builds models too
             code = "\n".join(line for line in cell.source.splitlines()
                              if ".summary()" not in line and not line.startswith("print("))
             exec(compile(code, "09_vae.ipynb", "exec"), namespace)  # instructors' own notebook

@@ -16,6 +16,7 @@ row. Checks the notebook reached before it stopped keep their credit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import select
 import shutil
@@ -195,7 +196,7 @@ def grade_submission(lab: Lab, participant: str, path: Path | None, workdir: Pat
         result.sandbox_user = sandbox.uid
         env = {"WORKBENCH_QUICK": "1" if quick else "0", "WORKBENCH_LOGS": str(folder / "logs")}
         reached, result.failure, result.errors = run_notebook(assembled, sandbox, limits, env)
-        verdicts = referee(sandbox, reached, limits, env)
+        verdicts = referee(dataclasses.replace(sandbox, referee=True), reached, limits, env)
     for check in assembled.checks:
         passed, message = verdicts.get(check.grade_id, (False, ""))
         if not message and not passed:

@@ -36,10 +36,12 @@ SANDBOX_UID = 61000  # first sandbox user; no such user needs to exist
 UIDS_PER_RUN = 64  # workers of one grading run; runs at once (a SLURM node, a test suite) get other blocks
 
 
-def sandbox_uid(worker: int) -> int:
-    """A user of its own for each worker of each grading process, so that one submission's process
-    limit (a fork bomb) and the cleanup after it never touch another's."""
-    return SANDBOX_UID + (os.getpid() % 10_000) * UIDS_PER_RUN + worker % UIDS_PER_RUN
+def sandbox_uid(worker: int, referee: bool = False) -> int:
+    """A user of its own for each worker of each grading process, and another for its referee, so
+    that one submission's process limit (a fork bomb, whose thousands of processes take a while to
+    die) never touches another's, nor the referee that judges it."""
+    slot = (worker % (UIDS_PER_RUN // 2)) * 2 + referee
+    return SANDBOX_UID + (os.getpid() % 10_000) * UIDS_PER_RUN + slot
 
 
 class SandboxError(WorkbenchError):
@@ -116,10 +118,11 @@ class Sandbox:
     data: Path | None = None
     worker: int = 0
     isolate: bool = True
+    referee: bool = False  # the referee runs as a user of its own
 
     @property
     def uid(self) -> int | None:
-        return sandbox_uid(self.worker) if self.isolate and os.geteuid() == 0 else None
+        return sandbox_uid(self.worker, self.referee) if self.isolate and os.geteuid() == 0 else None
 
     def prepare(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
