@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,13 +20,15 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from workbench import jupyter_kernel
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def time_notebook(path: Path, workdir: Path) -> float:
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(workdir)}})
+    # The kernel the notebook names (keras-workbench), as a participant's JupyterLab starts it.
+    client = NotebookClient(notebook, timeout=600, resources={"metadata": {"path": str(workdir)}})
     started = time.perf_counter()
     client.execute()
     return time.perf_counter() - started
@@ -35,6 +38,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="append a markdown table to this file")
     args = parser.parse_args()
+    registration = jupyter_kernel.installed()
+    problem = "not installed" if registration is None else registration.problem()
+    if problem:  # else every notebook would fail with "No such kernel" or run another environment
+        sys.exit(f"the notebooks' kernel {jupyter_kernel.KERNEL_NAME!r}: {problem}; run `./workshop setup` "
+                 "(registers it in .venv) or `workbench kernel install --sys-prefix`, then this again.")
     os.environ.update(WORKBENCH_QUICK="1", MPLBACKEND="Agg")
     rows = []
     with tempfile.TemporaryDirectory() as workdir:

@@ -65,6 +65,23 @@ def real_data() -> Path:
     return found
 
 
+@pytest.fixture(scope="session")
+def workbench_jupyter_path(tmp_path_factory) -> str:
+    """A JUPYTER_PATH under which the notebooks' kernel (``KERNEL_NAME``) starts this environment.
+
+    Registered by ``workbench.jupyter_kernel.install`` into a private prefix rather than taken from
+    the machine: ``./workshop setup`` registers one in the venv, but a user-level registration
+    from another checkout, or none at all (a plain ``pip install -e``), must not decide which
+    python runs the notebooks. JUPYTER_PATH is searched before every other place. The kernel
+    carries no WORKBENCH_DATA or WORKBENCH_QUICK, so it inherits the test's.
+    """
+    from workbench import jupyter_kernel
+
+    prefix = tmp_path_factory.mktemp("jupyter-prefix")
+    jupyter_kernel.install(prefix=prefix)
+    return str(prefix / "share" / "jupyter")
+
+
 # The staged files the data tests describe; anything else a site stages beside them (CIFAR-100, full
 # CIFAR-10) is left out, so the tests assert behaviour, not today's contents of WORKBENCH_DATA.
 DESCRIBED_FILES = ("mnist.npz", "fashion_mnist.npz", "cifar10_subset.npz", "imdb_reviews.npz", "SHA256SUMS")

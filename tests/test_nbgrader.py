@@ -43,6 +43,7 @@ from workbench.grading import (
 )
 from workbench.grading.nbgrader_course import (
     COURSE_ID,
+    KERNEL_NAME,
     CourseError,
     nbgrader_misreadings,
     without_trailing_blank_lines,
@@ -165,9 +166,10 @@ def submit(course: Path, lab: str, student: str, notebook: nbformat.NotebookNode
     nbformat.write(notebook, folder / f"{lab}.ipynb")
 
 
-def grading_env(real_data: Path, tmp_path: Path) -> dict[str, str]:
+def grading_env(real_data: Path, tmp_path: Path, jupyter_path: str) -> dict[str, str]:
+    """autograde's environment: quick mode, the staged data, and where the course's kernel is."""
     return {**os.environ, "WORKBENCH_QUICK": "1", "WORKBENCH_DATA": str(real_data),
-            "WORKBENCH_LOGS": str(tmp_path / "logs"), "MPLBACKEND": "Agg"}
+            "WORKBENCH_LOGS": str(tmp_path / "logs"), "MPLBACKEND": "Agg", "JUPYTER_PATH": jupyter_path}
 
 
 # --------------------------------------------------------------------------- the course layout
@@ -178,6 +180,7 @@ def test_write_course_lays_out_config_and_instructor_notebooks(tmp_path):
                           timeout=900)
     config = (course / "nbgrader_config.py").read_text()
     assert "c.Execute.timeout = 900" in config and f"c.CourseDirectory.course_id = {COURSE_ID!r}" in config
+    assert f"c.Execute.kernel_name = {KERNEL_NAME!r}" in config  # the workbench's, not a generic python3
     assert sorted(p.name for p in (course / "source").iterdir()) == ["01_mnist_dense", "07_autoencoders"]
     path = ROOT / "solutions" / "07_autoencoders.ipynb"
     written = nbformat.read(course / "source" / "07_autoencoders" / "07_autoencoders.ipynb", as_version=4)
@@ -317,7 +320,8 @@ def test_generate_assignment_records_each_lab_with_our_points(released):
 
 
 @pytest.mark.notebook
-def test_autograde_and_workbench_grade_agree_on_lab_01(tmp_path, real_data, nbgrader_command, monkeypatch):
+def test_autograde_and_workbench_grade_agree_on_lab_01(tmp_path, real_data, nbgrader_command, monkeypatch,
+                                                       workbench_jupyter_path):
     course = write_course(ROOT / "solutions", tmp_path / "course", labs=[LAB])
     run_nbgrader(course, "generate_assignment", LAB)
     release = nbformat.read(course / "release" / LAB / f"{LAB}.ipynb", as_version=4)
@@ -331,7 +335,7 @@ def test_autograde_and_workbench_grade_agree_on_lab_01(tmp_path, real_data, nbgr
                                               lambda s: s.replace('Dense(64, activation="relu")',
                                                                   'Dense(32, activation="relu")')))
     submit(course, LAB, "unanswered", release)
-    run_nbgrader(course, "autograde", LAB, env=grading_env(real_data, tmp_path))
+    run_nbgrader(course, "autograde", LAB, env=grading_env(real_data, tmp_path, workbench_jupyter_path))
 
     scores = nbgrader_scores(course, LAB)
     assert set(scores) == {"honest", "wrong", "unanswered"}
@@ -373,7 +377,8 @@ def tiny_solutions(folder: Path) -> Path:
 
 
 @pytest.mark.notebook
-def test_hidden_tests_written_answers_and_stderr_under_nbgrader(tmp_path, nbgrader_command):
+def test_hidden_tests_written_answers_and_stderr_under_nbgrader(tmp_path, nbgrader_command,
+                                                               workbench_jupyter_path):
     course = write_course(tiny_solutions(tmp_path / "solutions"), tmp_path / "course")
     run_nbgrader(course, "generate_assignment", "99_tiny")
     release = nbformat.read(course / "release" / "99_tiny" / "99_tiny.ipynb", as_version=4)
@@ -385,7 +390,9 @@ def test_hidden_tests_written_answers_and_stderr_under_nbgrader(tmp_path, nbgrad
         submission.cells[0].source = prose or written.source
         submission.cells[1].source = answer or code.source
         submit(course, "99_tiny", student, submission)
-    run_nbgrader(course, "autograde", "99_tiny")
+    # The course runs submissions in the workbench's kernel (the config's Execute.kernel_name), not the
+    # notebook's "python3": nbgrader finds it only where the kernel is registered.
+    run_nbgrader(course, "autograde", "99_tiny", env={**os.environ, "JUPYTER_PATH": workbench_jupyter_path})
 
     check_id, text_id = (c.metadata.nbgrader["grade_id"] for c in (release.cells[2], release.cells[0]))
     scores = nbgrader_scores(course, "99_tiny")

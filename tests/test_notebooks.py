@@ -19,14 +19,15 @@ from .conftest import ROOT
 LABS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 
 
-def execute(path, real_data, monkeypatch, tmp_path):
+def execute(path, real_data, monkeypatch, tmp_path, jupyter_path):
     monkeypatch.setenv("WORKBENCH_QUICK", "1")
     monkeypatch.setenv("WORKBENCH_DATA", str(real_data))
     monkeypatch.setenv("WORKBENCH_LOGS", str(tmp_path / "logs"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("JUPYTER_PATH", jupyter_path)
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    # No kernel_name: nbclient starts the kernel the notebook's own metadata names, as JupyterLab does.
+    client = NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(tmp_path)}})
     return notebook, client
 
 
@@ -60,8 +61,10 @@ def test_solution_graded_as_a_submission_gets_every_point(lab, real_data, tmp_pa
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("lab", LABS)
-def test_participant_notebook_stops_exactly_at_the_first_stub(lab, real_data, monkeypatch, tmp_path):
-    notebook, client = execute(ROOT / "notebooks" / f"{lab}.ipynb", real_data, monkeypatch, tmp_path)
+def test_participant_notebook_stops_exactly_at_the_first_stub(lab, real_data, monkeypatch, tmp_path,
+                                                              workbench_jupyter_path):
+    notebook, client = execute(ROOT / "notebooks" / f"{lab}.ipynb", real_data, monkeypatch, tmp_path,
+                               workbench_jupyter_path)
     first_stub = next(i for i, c in enumerate(notebook.cells)
                       if c.cell_type == "code" and "raise NotImplementedError()" in c.source)
     with pytest.raises(CellExecutionError, match="NotImplementedError"):

@@ -166,6 +166,55 @@ def board(args) -> int:
     return boards.serve(args.logdir or str(settings.logs_root()), host=args.host, port=args.port)
 
 
+# --------------------------------------------------------------------------- jupyter kernel
+
+
+def _kernel_prefix(args) -> str | None:
+    """``--sys-prefix`` / ``--prefix DIR`` as a prefix; None (``--user``, the default) for the user's."""
+    return None if args.user else args.prefix
+
+
+@command("kernel install")
+def kernel_install(args) -> int:
+    from workbench import jupyter_kernel
+
+    prefix = _kernel_prefix(args)
+    registration = jupyter_kernel.install(args.name, prefix=prefix, display_name=args.display_name,
+                                          data=jupyter_kernel.resolve_data(args.data), quick=args.quick)
+    print(f"Installed Jupyter kernel {registration.name!r} (\"{registration.display_name}\") in "
+          f"{registration.resource_dir}")
+    print(f"  python: {registration.python}")
+    print(f"  env:    {registration.env_text}")
+    if prefix is not None and not jupyter_kernel.searched(registration.resource_dir.parent):
+        share = registration.resource_dir.parent.parent
+        print(f"A Jupyter looks for kernels in {share} only when it is installed in {share.parent.parent} "
+              f"or JUPYTER_PATH names the directory: export JUPYTER_PATH={share}")
+    first = jupyter_kernel.installed(registration.name)
+    hidden = first is not None and not jupyter_kernel.same_directory(first.resource_dir,
+                                                                      registration.resource_dir)
+    if hidden and (first.problem() or first.env != registration.env):
+        print(f"note: Jupyter run from this environment finds {registration.name!r} in {first.resource_dir} "
+              f"first and starts that one ({first.problem() or 'env: ' + first.env_text}); remove it with "
+              f"`{first.remove_command()}` if it is not the one you want.")
+    print(f"In JupyterLab: {jupyter_kernel.CHANGE_KERNEL} → \"{registration.display_name}\" "
+          "(reload the page if it is not listed yet).")
+    if registration.name == jupyter_kernel.KERNEL_NAME:
+        print("The notebooks in notebooks/ ask for this kernel by name and open with it.")
+    else:
+        print(f"The notebooks ask for {jupyter_kernel.KERNEL_NAME!r}; choose this one in each with "
+              f"{jupyter_kernel.CHANGE_KERNEL}")
+    return 0
+
+
+@command("kernel remove")
+def kernel_remove(args) -> int:
+    from workbench import jupyter_kernel
+
+    removed = jupyter_kernel.remove(args.name, prefix=_kernel_prefix(args))
+    print(f"Removed Jupyter kernel {removed.name!r} from {removed.parent}")
+    return 0
+
+
 # --------------------------------------------------------------------------- doctor
 
 
@@ -194,9 +243,39 @@ def _horovod_build() -> str:
     return f"{_version('horovod')} (tensorflow ops; built with {', '.join(built) or 'no controller'})"
 
 
+def _kernel_rows() -> list[tuple[str, str]]:
+    """Where the workbench's Jupyter kernel is registered and whether it starts this environment.
+
+    A missing or stale kernel does not fail ``doctor``: labs run as scripts and batch jobs need
+    none. Each bad case names the command that fixes it.
+    """
+    from workbench import jupyter_kernel
+
+    name = jupyter_kernel.KERNEL_NAME
+    if _version("jupyter_client") == "not installed" or _version("ipykernel") == "not installed":
+        return [("jupyter kernel", "cannot check: jupyter_client/ipykernel not installed "
+                                   "(pip install -e '.[labs]')")]
+    found = jupyter_kernel.installed(name)
+    if found is None:
+        return [("jupyter kernel", f"{name} not installed; fix: workbench kernel install --user "
+                                   "(a JupyterLab or JupyterHub in another environment cannot run the labs "
+                                   "without it)")]
+    problem = found.problem()
+    python = f"{found.python} (this environment)" if problem is None else f"{problem}; fix: {found.fix()}"
+    rows = [("jupyter kernel", f"{name} in {found.resource_dir}"), ("kernel python", python),
+            ("kernel env", found.env_text)]
+    # A JupyterLab in another environment (a hub's) searches the user's directory first, so a bad
+    # registration hidden here behind a good one can still be the one it starts.
+    for other in jupyter_kernel.registrations(name)[1:]:
+        trouble = other.problem()
+        rows.append(("also registered", f"{other.resource_dir}: " + (
+            "this environment" if trouble is None else f"{trouble}; fix: {other.fix()}")))
+    return rows
+
+
 @command("doctor")
 def doctor(args) -> int:
-    """Report what a lab needs: versions, devices, staged data, TensorBoard plugins."""
+    """Report what a lab needs: versions, devices, the Jupyter kernel, staged data, TensorBoard plugins."""
     from workbench import settings
     from workbench.data import store
 
@@ -215,6 +294,7 @@ def doctor(args) -> int:
     rows.append(("horovod", _horovod_build()))
     for package in ("tensorboard", "tensorboard-plugin-profile", "matplotlib", "jupyterlab"):
         rows.append((package, _version(package)))
+    rows += _kernel_rows()
     staged = settings.data_dir()
     rows.append(("WORKBENCH_DATA", str(staged) if staged else "not set"))
     rows.append(("offline", str(settings.offline())))
@@ -236,6 +316,7 @@ def doctor(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from workbench.grading.sandbox import Limits
+    from workbench.jupyter_kernel import DISPLAY_NAME, KERNEL_NAME
 
     parser = argparse.ArgumentParser(prog="workbench", description=(
         "Keras HPC workshop workbench: data staging, environment checks, notebooks and grading."))
@@ -322,8 +403,37 @@ def build_parser() -> argparse.ArgumentParser:
     board_cmd.add_argument("--port", type=int, default=0, help="default: a free port")
     board_cmd.set_defaults(handler="board")
 
-    sub.add_parser("doctor", help="versions, devices, staged data, TensorBoard plugins").set_defaults(
-        handler="doctor")
+    kernel = sub.add_parser(
+        "kernel", help="register this environment as a Jupyter kernel (JupyterLab, JupyterHub)",
+        description=f"The notebooks ask for the kernel {KERNEL_NAME!r}. On a JupyterHub, JupyterLab runs "
+                    "in the site's environment; registering this environment's python under that name "
+                    "lets it run the labs.").add_subparsers(dest="kernel_command", metavar="ACTION",
+                                                            required=True)
+    for action, help_text in (("install", "register (or re-register) the kernel"),
+                              ("remove", "delete a registration made by `workbench kernel install`")):
+        kernel_cmd = kernel.add_parser(action, help=help_text)
+        where = kernel_cmd.add_mutually_exclusive_group()
+        where.add_argument("--user", action="store_true",
+                           help="for you, in $JUPYTER_DATA_DIR or ~/.local/share/jupyter (the default): "
+                                "every JupyterLab you start finds it")
+        where.add_argument("--sys-prefix", dest="prefix", action="store_const", const=sys.prefix,
+                           help=f"in this environment ({sys.prefix}): for Jupyter run from it")
+        where.add_argument("--prefix", metavar="DIR",
+                           help="in DIR/share/jupyter: for a Jupyter installed in DIR (a site's hub "
+                                "environment) or with DIR/share/jupyter in JUPYTER_PATH")
+        kernel_cmd.add_argument("--name", default=KERNEL_NAME,
+                                help=f"kernel name (default {KERNEL_NAME}, the one the notebooks ask for)")
+        kernel_cmd.set_defaults(handler=f"kernel {action}")
+        if action == "install":
+            kernel_cmd.add_argument("--display-name",
+                                    help=f"what JupyterLab shows (default: {DISPLAY_NAME!r})")
+            kernel_cmd.add_argument("--data", metavar="DIR",
+                                    help="staged datasets the kernel uses (default: $WORKBENCH_DATA if set)")
+            kernel_cmd.add_argument("--quick", action=argparse.BooleanOptionalAction, default=None,
+                                    help="set WORKBENCH_QUICK=1 (or 0) in the kernel (default: inherit)")
+
+    sub.add_parser("doctor", help="versions, devices, Jupyter kernel, staged data, TensorBoard "
+                                  "plugins").set_defaults(handler="doctor")
     return parser
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import nbformat
 
+from workbench import jupyter_kernel
 from workbench.grading.release import (
     CODE_BEGIN,
     CODE_END,
@@ -61,7 +62,9 @@ CONFIG_NAME = "nbgrader_config.py"
 # a training cell of a full (not quick) run takes minutes on CPU. Same default as
 # `workbench grade --timeout`, so both graders give a submission the same time.
 DEFAULT_TIMEOUT = 600
-KERNEL_NAME = "python3"  # what the labs' kernelspec names; a site's own kernel: kernel_name=...
+# The kernel the labs' kernelspec names: a generic "python3" is whatever environment nbgrader runs in,
+# on a hub one without the workbench. A site's own kernel: write_course(..., kernel_name=...).
+KERNEL_NAME = jupyter_kernel.KERNEL_NAME
 IGNORED_STDERR = r"[\s\S]"  # any stderr text at all, see config_text
 CONFIG_HEADER = "# Written by workbench.grading.nbgrader_course.write_course"
 
@@ -191,7 +194,9 @@ c.CourseDirectory.course_id = {course_id!r}
 # Autograde runs every cell of a submission in a fresh kernel. nbgrader's default of 30 s per cell
 # (Execute.timeout, nbgrader/preprocessors/execute.py) stops a training cell half way.
 c.Execute.timeout = {int(timeout)}
-# The kernel the submissions run in; it must import tensorflow, keras and workbench.
+# The kernel the submissions run in; it must import tensorflow, keras and workbench. Register it
+# where this nbgrader finds it, from the workbench's environment: `workbench kernel install --sys-prefix`
+# (nbgrader installed there too), or `--prefix <nbgrader's environment>`; `workbench doctor` shows it.
 c.Execute.kernel_name = {kernel_name!r}
 
 # The kernels inherit this environment. The labs read WORKBENCH_DATA (staged datasets; compute nodes
