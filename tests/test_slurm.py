@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,35 +162,87 @@ def test_multi_rank_job_signalled_stops_requeues_and_resumes(two_nodes, job_env,
     assert max_difference(tmp_path / "w") == 0.0
 
 
-@pytest.mark.parametrize("script, path, expected", [("tensorboard.sbatch", "/data/logdir", "logdir"),
-                                                    ("jupyter.sbatch", "/api", "version")])
-def test_server_job_prints_a_working_tunnel_line(slurm, job_env, tmp_path, script, path, expected):
-    """The TensorBoard and Jupyter jobs print the ssh line; the server it points at answers."""
+def test_jupyter_job_prints_a_working_tunnel_line(slurm, job_env, tmp_path):
+    """The Jupyter job prints the ssh line; the server it points at answers."""
     import urllib.request
 
-    job = submit(script, {**job_env, "LOGDIR": str(tmp_path)}, tmp_path)
+    job = submit("jupyter.sbatch", job_env, tmp_path)
     try:
-        deadline, tunnel = time.time() + 180, None
-        while tunnel is None and time.time() < deadline and job_states(job) in (["PENDING"], ["RUNNING"]):
-            tunnel = re.search(r"ssh -N -L (\d+):([\w.-]+):(\d+) \S+@\S+", outputs(tmp_path))
-            time.sleep(1)
-        assert tunnel, outputs(tmp_path)[-3000:]
-        port, host = tunnel.group(1), tunnel.group(2)
-        assert port == tunnel.group(3)
+        port, host = wait_for_tunnel_line(job, tmp_path, lambda: outputs(tmp_path))
         body = None
+        deadline = time.time() + 180
         while body is None and time.time() < deadline and job_states(job) == ["RUNNING"]:
             try:
                 # Through the tunnel the browser asks for localhost:PORT; the Host header says so.
-                request = urllib.request.Request(f"http://{host}:{port}{path}",
+                request = urllib.request.Request(f"http://{host}:{port}/api",
                                                  headers={"Host": f"localhost:{port}"})
                 body = urllib.request.urlopen(request, timeout=5).read().decode()
             except OSError:
                 time.sleep(1)
-        assert body is not None and expected in body, outputs(tmp_path)[-3000:]
+        assert body is not None and "version" in body, outputs(tmp_path)[-3000:]
         assert f"http://localhost:{port}/" in outputs(tmp_path)
     finally:
         subprocess.run(["scancel", job])
     assert wait(job, timeout=120) == ["CANCELLED"]
+
+
+def test_tensorboard_job_writes_its_secret_addresses_to_a_private_file_and_serves_only_with_the_token(
+        slurm, job_env, tmp_path):
+    """The job's .out (often readable by others) names a mode-0600 file instead of the addresses;
+    through the tunnel that file describes, TensorBoard refuses a request without the token and
+    serves one with it."""
+    import urllib.error
+    import urllib.request
+
+    home = tmp_path / "home"
+    job = submit("tensorboard.sbatch", {**job_env, "LOGDIR": str(tmp_path), "HOME": str(home)}, tmp_path)
+    try:
+        named = None
+        deadline = time.time() + 60
+        while named is None and time.time() < deadline and job_states(job) in (["PENDING"], ["RUNNING"]):
+            named = re.search(r"^ +cat (\S+)$", outputs(tmp_path), re.MULTILINE)
+            time.sleep(1)
+        assert named, outputs(tmp_path)[-3000:]
+        addresses = Path(named.group(1))
+        assert addresses.parent == home / ".workbench"
+        port, host = wait_for_tunnel_line(job, tmp_path, addresses.read_text)
+        text = addresses.read_text()
+        assert addresses.stat().st_mode & 0o777 == 0o600
+        assert (home / ".workbench").stat().st_mode & 0o777 == 0o700
+        opened = re.search(rf"then open http://localhost:{port}/\?token=([\w-]+)$", text, re.MULTILINE)
+        assert opened, text
+        token = opened.group(1)
+        assert token not in outputs(tmp_path)
+
+        def status(headers: dict) -> int:
+            # Through the tunnel the browser asks for localhost:PORT; the Host header says so.
+            request = urllib.request.Request(f"http://{host}:{port}/data/logdir",
+                                             headers={"Host": f"localhost:{port}", **headers})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    assert str(tmp_path) in response.read().decode()
+                    return response.status
+            except urllib.error.HTTPError as refused:
+                return refused.code
+
+        assert status({}) == 403
+        assert status({"Authorization": "token not-the-token"}) == 403
+        assert status({"Authorization": f"token {token}"}) == 200
+    finally:
+        subprocess.run(["scancel", job])
+    assert wait(job, timeout=120) == ["CANCELLED"]
+
+
+def wait_for_tunnel_line(job: str, tmp_path, read, timeout: float = 180) -> tuple[str, str]:
+    """(port, host) from the first ``ssh -N -L PORT:HOST:PORT user@login`` line ``read()`` shows,
+    waiting while the job is pending or running."""
+    deadline, tunnel = time.time() + timeout, None
+    while tunnel is None and time.time() < deadline and job_states(job) in (["PENDING"], ["RUNNING"]):
+        tunnel = re.search(r"ssh -N -L (\d+):([\w.-]+):(\d+) \S+@\S+", read())
+        time.sleep(1)
+    assert tunnel, outputs(tmp_path)[-3000:]
+    assert tunnel.group(1) == tunnel.group(3)
+    return tunnel.group(1), tunnel.group(2)
 
 
 def test_grading_a_class_as_a_job_array_merges_one_gradebook(slurm, job_env, tmp_path):

@@ -2,8 +2,9 @@
 
 The module runs the lecture's 8-point HParams sweep once (quick mode, real Fashion-MNIST, each
 point profiling a few steps), starts ``workbench.board`` on loopback over it and asks the same
-HTTP endpoints the dashboards use. A headless Chromium screenshot of the HParams table is saved
-under ``test-output/`` (a CI artifact). Every server started here is stopped here.
+HTTP endpoints the dashboards use, with the launch's token (tests/test_board.py tests the token).
+A headless Chromium screenshot of the HParams table is saved under ``test-output/`` (a CI
+artifact). Every server started here is stopped here.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def tensorboard(sweep_dir):
 def get(board, path: str, body: dict | None = None):
     request = urllib.request.Request(f"{board.url.rstrip('/')}{path}",
                                      data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "text/plain", "Accept-Encoding": "gzip"})
+                                     headers={"Content-Type": "text/plain", "Accept-Encoding": "gzip",
+                                              **board.authorization})
     with urllib.request.urlopen(request, timeout=60) as response:
         raw = response.read()
         if response.headers.get("Content-Encoding") == "gzip":
@@ -155,7 +157,7 @@ def shown_hparams_table(board, browser: str, shot, row_names) -> tuple[list[str]
         chromium = playwright.chromium.launch(executable_path=browser, args=["--no-sandbox"])
         try:
             page = chromium.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"{board.url}#hparams")
+            page.goto(f"{board.url_with_token}#hparams")
             cells = page.locator("vaadin-grid-cell-content")
             deadline = time.time() + 90
             texts: list[str] = []

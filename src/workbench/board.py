@@ -1,7 +1,9 @@
 """Start TensorBoard where a participant can reach it, and say how.
 
 ``workbench board [LOGDIR]`` binds TensorBoard to 127.0.0.1 on a free port (never a guessable,
-shared 6006 on a login node used by hundreds of people) and prints the ways in:
+shared 6006 on a login node used by hundreds of people) behind a secret made for this launch
+(loopback alone keeps nobody out: every user of the host reaches it; see ``board_server``), and
+prints the ways in, each address ending in ``?token=SECRET``:
 
 * the local address, for a laptop or an ssh session with a tunnel;
 * the ssh-tunnel line for a cluster: through the login node to this host (``--host`` set to the
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -23,6 +26,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from workbench.board_server import TOKEN_VARIABLE
 
 LOOPBACK = "127.0.0.1"
 
@@ -53,18 +58,36 @@ def proxy_url(port: int, env: dict | None = None) -> str | None:
     return f"{prefix.rstrip('/')}/proxy/{port}/" if prefix else None
 
 
+def with_token(address: str, token: str) -> str:
+    return f"{address}{'&' if '?' in address else '?'}token={token}"
+
+
 @dataclass
 class Board:
-    """A running TensorBoard; ``stop()`` ends it (also used as a context manager)."""
+    """A running TensorBoard; ``stop()`` ends it (also used as a context manager).
+
+    It answers only requests that carry ``token``: open ``url_with_token`` in a browser (the
+    browser keeps the secret in a cookie); a script sends ``authorization`` as a header."""
 
     process: subprocess.Popen
     logdir: Path
     host: str
     port: int
+    token: str
 
     @property
     def url(self) -> str:
+        """Where it listens; without the token this address answers 403."""
         return f"http://{self.host}:{self.port}/"
+
+    @property
+    def url_with_token(self) -> str:
+        return with_token(self.url, self.token)
+
+    @property
+    def authorization(self) -> dict[str, str]:
+        """The header that lets a script in: ``urllib.request.Request(url, headers=board.authorization)``."""
+        return {"Authorization": f"token {self.token}"}
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -82,36 +105,41 @@ class Board:
         self.stop()
 
     def instructions(self) -> str:
-        lines = [f"TensorBoard over {self.logdir} is at {self.url}",
+        lines = [f"TensorBoard over {self.logdir} is at {self.url_with_token}",
                  f"From your laptop: {tunnel_line(self.port, self.host)}",
-                 f"then open http://localhost:{self.port}/"]
+                 f"then open {with_token(f'http://localhost:{self.port}/', self.token)}"]
         proxied = proxy_url(self.port)
         if proxied:
-            lines.append(f"In JupyterLab: {proxied}")
+            lines.append(f"In JupyterLab: {with_token(proxied, self.token)}")
+        lines.append("The token is this launch's key: whoever has the whole address gets in, nobody else.")
         return "\n".join(lines)
 
 
 def start(logdir: Path | str, host: str = LOOPBACK, port: int = 0, timeout: float = 120,
           quiet: bool = True) -> Board:
-    """Start TensorBoard over ``logdir`` and return once it answers HTTP requests."""
+    """Start TensorBoard over ``logdir``, behind a fresh secret, and return once it answers."""
     logdir = Path(logdir)
     if not logdir.is_dir():
         raise FileNotFoundError(f"no log directory {logdir}: train a lab first, or pass the directory "
                                 "that holds the runs (e.g. logs/$USER)")
     port = port or free_port(host)
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", host,
+    token = secrets.token_urlsafe(32)
+    # The token travels in the environment: argv is readable by every user (ps), environ is not.
+    command = [sys.executable, "-m", "workbench.board_server", "--logdir", str(logdir), "--host", host,
                "--port", str(port), "--reload_interval", "5"]
     output = subprocess.DEVNULL if quiet else None
-    process = subprocess.Popen(command, stdout=output, stderr=output)
-    board = Board(process, logdir, host, port)
+    process = subprocess.Popen(command, stdout=output, stderr=output,
+                               env={**os.environ, TOKEN_VARIABLE: token})
+    board = Board(process, logdir, host, port, token)
+    probe = urllib.request.Request(f"http://{LOOPBACK if host == '0.0.0.0' else host}:{port}/data/logdir",
+                                   headers=board.authorization)
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"TensorBoard exited with status {process.returncode} before it answered; "
-                               f"run `{' '.join(command)}` to see why")
+                               f"run `workbench board {logdir} --host {host} --port {port}` to see why")
         try:
-            urllib.request.urlopen(f"http://{LOOPBACK if host == '0.0.0.0' else host}:{port}/data/logdir",
-                                   timeout=2).read()
+            urllib.request.urlopen(probe, timeout=2).read()
             return board
         except OSError:
             time.sleep(0.3)
