@@ -43,11 +43,19 @@ c.SlurmSpawner.req_nprocs = str(JOB_CPUS)
 c.SlurmSpawner.req_runtime = JOB_TIME
 # The job gets the workbench's software as every workbench job does (site.sh's workbench_activate),
 # and TensorBoard's notebook magic learns its address through jupyter-server-proxy.
+# A shared installation is read-only to participants, so their runs' logs go to their home
+# (site.sh's default, the checkout's logs/, suits a checkout of one's own); change it here for
+# scratch space, e.g. /scratch/$USER/workbench-logs.
 c.SlurmSpawner.req_prologue = "\n".join([
+    'export WORKBENCH_LOGS="${WORKBENCH_LOGS:-$HOME/workbench-logs}"',
     'source "$WORKBENCH_ROOT/slurm/site.sh"',
     "workbench_activate",
     'export TENSORBOARD_PROXY_URL="${JUPYTERHUB_SERVICE_PREFIX}proxy/%PORT%/"',
 ])
+# The job script gets only the hub's variables (`#SBATCH --export=<them>`), and sbatch hands that
+# list on to srun through SLURM_EXPORT_ENV: without --export=ALL the server's job step would start
+# with no PATH at all (execve: batchspawner-singleuser: No such file or directory).
+c.SlurmSpawner.req_srun = "srun --export=ALL"
 c.Spawner.environment = {"WORKBENCH_ROOT": str(WORKBENCH_ROOT)}
 c.Spawner.default_url = "/lab"
 # A queue can be slow: wait for the job to start, then for JupyterLab to answer.
