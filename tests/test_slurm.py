@@ -162,25 +162,41 @@ def test_multi_rank_job_signalled_stops_requeues_and_resumes(two_nodes, job_env,
     assert max_difference(tmp_path / "w") == 0.0
 
 
-def test_jupyter_job_prints_a_working_tunnel_line(slurm, job_env, tmp_path):
-    """The Jupyter job prints the ssh line; the server it points at answers."""
+def test_jupyter_job_prints_a_working_tunnel_line_and_keeps_its_token_private(slurm, job_env, tmp_path):
+    """The Jupyter job prints the ssh line; its login token goes to a mode-0600 file, never the .out;
+    the server answers through the tunnel with that token and refuses without it."""
+    import urllib.error
     import urllib.request
 
-    job = submit("jupyter.sbatch", job_env, tmp_path)
+    home = tmp_path / "home"
+    job = submit("jupyter.sbatch", {**job_env, "HOME": str(home)}, tmp_path)
     try:
         port, host = wait_for_tunnel_line(job, tmp_path, lambda: outputs(tmp_path))
-        body = None
-        deadline = time.time() + 180
-        while body is None and time.time() < deadline and job_states(job) == ["RUNNING"]:
+        addresses = home / ".workbench" / f"jupyter-{job}.txt"
+        assert f"then open the address in {addresses}" in outputs(tmp_path)
+        assert addresses.stat().st_mode & 0o777 == 0o600
+        opened = re.fullmatch(rf"http://localhost:{port}/lab\?token=([\w-]+)\n", addresses.read_text())
+        assert opened, addresses.read_text()
+        token = opened.group(1)
+
+        def status(path: str, headers: dict) -> int | None:
+            # Through the tunnel the browser asks for localhost:PORT; the Host header says so.
+            request = urllib.request.Request(f"http://{host}:{port}{path}",
+                                             headers={"Host": f"localhost:{port}", **headers})
             try:
-                # Through the tunnel the browser asks for localhost:PORT; the Host header says so.
-                request = urllib.request.Request(f"http://{host}:{port}/api",
-                                                 headers={"Host": f"localhost:{port}"})
-                body = urllib.request.urlopen(request, timeout=5).read().decode()
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return response.status
+            except urllib.error.HTTPError as refused:
+                return refused.code
             except OSError:
-                time.sleep(1)
-        assert body is not None and "version" in body, outputs(tmp_path)[-3000:]
-        assert f"http://localhost:{port}/" in outputs(tmp_path)
+                return None  # not up yet
+
+        deadline = time.time() + 180
+        while status("/api", {}) is None and time.time() < deadline and job_states(job) == ["RUNNING"]:
+            time.sleep(1)
+        assert status("/api/status", {}) == 403, outputs(tmp_path)[-3000:]
+        assert status("/api/status", {"Authorization": f"token {token}"}) == 200
+        assert token not in outputs(tmp_path)  # Jupyter's own log shows "?token=..."
     finally:
         subprocess.run(["scancel", job])
     assert wait(job, timeout=120) == ["CANCELLED"]
