@@ -26,12 +26,16 @@ SHARED_FIXTURE_MODULES = {"test_data_parallel": "data-parallel probes",
                           "test_grading_battery": "grading battery"}
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # `./workshop test` runs the suite on two pytest-xdist workers (`--dist loadgroup`): while one
-    # trains, the other waits on SLURM. The SLURM tests share one cluster, whose idle nodes some of
+    # `./workshop test` runs the suite on pytest-xdist workers (`--dist loadgroup`): while one
+    # trains, another waits on SLURM. The SLURM tests share one cluster, whose idle nodes some of
     # them need, so they all go to the same worker, one after another; they come first, the
     # longest (a job running into its time limit, ~8 min) at their head, so that their waiting
-    # overlaps the other worker's training instead of ending the run alone.
+    # overlaps the other workers' training instead of ending the run alone.
+    # tryfirst: xdist reads the xdist_group markers in its own hook of this name, to put the group
+    # into each test's id; run after it, as this hook once did, the groups were silently ignored
+    # (the grading battery's module fixture ran on two workers, SLURM tests ran side by side).
     for item in items:
         if item.get_closest_marker("slurm"):
             item.add_marker(pytest.mark.xdist_group("slurm"))
