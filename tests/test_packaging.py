@@ -13,7 +13,7 @@ PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+?)==([^\s#]+)")
 def pyproject_pins() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = list(project["dependencies"])
-    for extra in ("cpu", "labs", "dev"):
+    for extra in ("cpu", "labs", "hub", "dev"):
         wanted += project["optional-dependencies"][extra]
     return dict(PIN.match(item).groups() for item in wanted)
 
