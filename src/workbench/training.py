@@ -62,10 +62,29 @@ def compile_classifier(model, optimizer=None):
     return model
 
 
+def epoch_timer():
+    """A callback that adds ``epoch_seconds`` (wall time of the epoch's training, validation
+    included) to the epoch's logs, so ``history.csv`` says how fast each epoch was: what a
+    participant compares between two settings, and what ``bench/`` reads."""
+    import time
+
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None and hasattr(self, "started"):
+                logs["epoch_seconds"] = round(time.perf_counter() - self.started, 3)
+
+    return EpochTimer()
+
+
 def callbacks(run_dir: Path | str, *, histogram_freq: int = 0, checkpoint: bool = True,
               append: bool = False) -> list:
-    """TensorBoard (scalars, graph, histograms every ``histogram_freq`` epochs), a CSV log and a
-    per-epoch checkpoint, all under ``run_dir``."""
+    """TensorBoard (scalars, graph, histograms every ``histogram_freq`` epochs), a CSV log with
+    each epoch's seconds and a per-epoch checkpoint, all under ``run_dir``."""
     import keras
 
     run_dir = Path(run_dir)
@@ -73,6 +92,8 @@ def callbacks(run_dir: Path | str, *, histogram_freq: int = 0, checkpoint: bool 
     chosen = [
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), histogram_freq=histogram_freq,
                                     write_graph=True),
+        # After TensorBoard (whose scalars stay the model's own), before the CSV log that records it.
+        epoch_timer(),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=append),
     ]
     if checkpoint:
