@@ -1,6 +1,6 @@
 """The benchmark, one command: start-up times and lab 02 against lecture 003's listing as written.
 
-    WORKBENCH_DATA=../shared/data python bench/run.py              # the full run (about 15 min, 2 cores)
+    WORKBENCH_DATA=../shared/data python bench/run.py              # the full run (about 8 min, 2 cores)
     WORKBENCH_DATA=../shared/data python bench/run.py --tiny --out /tmp/bench.md   # seconds: the test's size
 
 Appends one dated section to ``--out`` (default ``bench/RESULTS.md``): the machine, the versions
