@@ -238,8 +238,7 @@ def installed(name: str = KERNEL_NAME) -> Registration | None:
         spec = KernelSpecManager().get_kernel_spec(checked_name(name))
     except NoSuchKernel:
         return None
-    return Registration(name=checked_name(name), resource_dir=Path(spec.resource_dir),
-                        display_name=spec.display_name, argv=list(spec.argv), env=dict(spec.env))
+    return read_registration(spec.resource_dir, checked_name(name))
 
 
 def registrations(name: str = KERNEL_NAME) -> list[Registration]:

@@ -21,6 +21,7 @@ import getpass
 import os
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -61,18 +62,22 @@ def epochs(full: int, quick: int = QUICK_EPOCHS) -> int:
     return quick if quick_mode() else full
 
 
-def data_dir() -> Path | None:
-    """The staged-data directory named by ``WORKBENCH_DATA``, or None if unset."""
-    raw = os.environ.get("WORKBENCH_DATA")
+def data_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """The staged-data directory named by ``WORKBENCH_DATA``, or None if unset.
+
+    ``env`` stands in for ``os.environ`` (the setup check judges a kernel's environment with it).
+    """
+    raw = (os.environ if env is None else env).get("WORKBENCH_DATA")
     return Path(raw).expanduser() if raw else None
 
 
-def download_dir() -> Path:
+def download_dir(env: Mapping[str, str] | None = None) -> Path:
     """Where fetched datasets go when no directory is given."""
-    staged = data_dir()
+    env = os.environ if env is None else env
+    staged = data_dir(env)
     if staged is not None:
         return staged
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    cache = env.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "workbench" / "data"
 
 

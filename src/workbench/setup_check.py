@@ -17,7 +17,6 @@ import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 
 NOTEBOOK = "check_your_setup.ipynb"  # in notebooks/ only: it has no exercises, so no solution
 # What the labs read (lab 01-10 MNIST, 11 IMDB, 12 Fashion-MNIST, 13 CIFAR-10); CIFAR-100 is an option.
@@ -106,19 +105,16 @@ def devices() -> Finding:
 
 def data(env: dict | None = None, names: tuple[str, ...] = LAB_DATASETS) -> Finding:
     """The staged datasets are there and their content verifies (checksums and shapes)."""
+    from workbench import settings
     from workbench.data import store
 
-    env = os.environ if env is None else env
-    raw = env.get("WORKBENCH_DATA")
     ask = ("ask your instructor for the staged data directory, then in a terminal run "
            f"`workbench kernel install --user --data DIRECTORY` and {RESTART}")
-    if raw:
-        directory = Path(raw).expanduser()
+    directory = settings.download_dir(env)  # the staged directory, else the download cache
+    if settings.data_dir(env) is not None:
         if not directory.is_dir():
             return Finding("data", False, f"WORKBENCH_DATA names {directory}, which does not exist", ask)
     else:
-        cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "workbench" / "data"
-        directory = cache
         if not directory.is_dir():
             return Finding("data", False, "WORKBENCH_DATA is not set, so the labs do not know where the "
                                           "workshop's datasets are (compute nodes cannot download them)", ask)
