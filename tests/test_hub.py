@@ -252,6 +252,16 @@ def _run_all_cells(page, url: str, user: str, home: Path, name: str, seconds: fl
         specs = page.request.get(f"{url}/user/{user}/api/kernelspecs").text()
         raise AssertionError(f"{name} opened in kernel {kernel_name.inner_text()!r}, not the workbench's; "
                              f"the server's kernels: {specs}") from None
+    # The toolbar names the kernel as soon as it is asked for; the status bar says "Idle" only once it
+    # is connected. JupyterLab silently clears, not queues, cells run before that (CodeCell.execute
+    # returns when the session has no kernel yet): under load, Run All would run nothing at all.
+    try:
+        page.locator("#jp-main-statusbar",
+                     has_text=re.compile(r"Keras workbench \(Python 3\.11\) \| Idle")).wait_for(timeout=120_000)
+    except Exception:
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-kernel-not-idle.png"))
+        status = page.locator("#jp-main-statusbar").inner_text()
+        raise AssertionError(f"{name}: the kernel never became idle; the status bar: {status!r}") from None
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     deadline, stopped_since = time.time() + seconds, None
@@ -259,12 +269,14 @@ def _run_all_cells(page, url: str, user: str, home: Path, name: str, seconds: fl
     while time.time() < deadline:
         prompts = page.eval_on_selector_all(f"{NOTEBOOK} .jp-CodeCell .jp-InputPrompt",
                                             "nodes => nodes.map(n => n.textContent.trim())")
+        numbered = [p for p in prompts if re.fullmatch(r"\[\d+\]:", p)]
         # JupyterLab may take cells far from the view out of the page, so the prompts seen here can
         # be fewer than the cells: done when every one shown has run; the saved file says the rest.
-        if prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts):
+        if prompts and len(numbered) == len(prompts):
             break
-        # Run All stops at a cell that raised: nothing queued or running any more, some cells not run.
-        if "[*]:" not in prompts and any(p == "[ ]:" for p in prompts[1:]):
+        # Run All stops at a cell that raised: something ran, nothing is queued or running any more,
+        # and some cells have not run. (Before the first cell starts, nothing has run: not stopped.)
+        if numbered and "[*]:" not in prompts:
             stopped_since = stopped_since or time.time()
             if time.time() - stopped_since > 10:
                 break  # the saved notebook below shows the error
