@@ -257,3 +257,39 @@ def test_staged_data_reached_through_a_symlink_is_named_by_its_real_path(tmp_pat
     (tmp_path / "link").symlink_to(real)
     box = sandbox.Sandbox(tmp_path / "alice", sandbox.Limits(), data=tmp_path / "link")
     assert box.environment()["WORKBENCH_DATA"] == str(real)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("CI"),
+                    reason="sandbox users exist only for a root grader (CI runs as root)")
+def test_what_an_earlier_submission_left_running_is_ended_before_the_next_starts(tmp_path):
+    """A worker's user serves one submission after another: a fork bomb still dying would count
+    against the next one's process limit (in CI, an honest notebook once scored 0 that way)."""
+    import subprocess
+    import threading
+    import time
+
+    from workbench.grading import sandbox
+
+    box = sandbox.Sandbox(tmp_path / "next", sandbox.Limits(), worker=7)
+    left = [subprocess.Popen(["setpriv", f"--reuid={box.uid}", f"--regid={box.uid}", "--clear-groups",
+                              "sleep", "300"]) for _ in range(5)]
+    # Their parent reaps them when they die, as bwrap's do in the sandbox; zombies would still count.
+    reapers = [threading.Thread(target=process.wait, daemon=True) for process in left]
+    for reaper in reapers:
+        reaper.start()
+    try:
+        for _ in range(100):  # each becomes the sandbox user only once setpriv has run
+            if len(sandbox.processes_of(box.uid)) == 5:
+                break
+            time.sleep(0.1)
+        assert len(sandbox.processes_of(box.uid)) == 5
+        box.prepare()
+        assert sandbox.processes_of(box.uid) == []
+        for reaper in reapers:
+            reaper.join(timeout=10)
+        assert [process.returncode for process in left] == [-9] * 5
+        assert box.folder.is_dir() and box.folder.stat().st_uid == box.uid
+    finally:
+        for process in left:
+            process.kill()
+            process.wait()

@@ -179,7 +179,7 @@ def test_the_run_finishes_with_a_row_for_everyone(graded):
 
 
 def test_honest_work_gets_full_marks(graded):
-    assert points(graded, "honest") == (CHECKS, CHECKS)
+    assert points(graded, "honest") == (CHECKS, CHECKS), graded["rows"]["honest"]
     assert graded["rows"]["honest"]["failures"] == ""
 
 

@@ -133,6 +133,10 @@ def referee(sandbox: Sandbox, reached: list, limits: Limits, env: dict) -> dict[
     if not reached:
         return {}
     argv = [sys.executable, "-m", "workbench.grading.referee"]
+    try:
+        sandbox.end_leftovers()
+    except RuntimeError as error:
+        return {check.grade_id: (False, f"the checks could not start: {error}") for _, check in reached}
     process = subprocess.Popen(sandbox.command(argv, writable=False), env=sandbox.environment(env),
                                cwd=sandbox.folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)

@@ -15,7 +15,8 @@ works unprivileged where user namespaces are allowed, and builds the view from n
   CPU seconds, file size and open files;
 * run as root, the grader drops to a dedicated unprivileged user per worker (``setpriv``), so the
   process limit counts only that submission's processes, and the sandbox cannot write files the
-  grader owns even where it can see them. Not root, bwrap maps the grader's own user instead and the
+  grader owns even where it can see them. Before a worker's user serves the next submission,
+  whatever still runs as it is killed and waited for (a fork bomb takes a while to die). Not root, bwrap maps the grader's own user instead and the
   process limit also counts the grader's processes (it is raised by what is running already).
 
 Wall-clock limits (per cell, per notebook) are the grader's: it interrupts, then kills.
@@ -23,10 +24,13 @@ Wall-clock limits (per cell, per notebook) are the grader's: it interrupts, then
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +46,24 @@ def sandbox_uid(worker: int, referee: bool = False) -> int:
     die) never touches another's, nor the referee that judges it."""
     slot = (worker % (UIDS_PER_RUN // 2)) * 2 + referee
     return SANDBOX_UID + (os.getpid() % 10_000) * UIDS_PER_RUN + slot
+
+
+def processes_of(uid: int) -> list[int]:
+    """The processes (zombies included: they still count against the limit) whose real user is ``uid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        for line in status.splitlines():
+            if line.startswith("Uid:"):
+                if int(line.split()[1]) == uid:
+                    found.append(int(entry.name))
+                break
+    return found
 
 
 class SandboxError(WorkbenchError):
@@ -125,10 +147,33 @@ class Sandbox:
         return sandbox_uid(self.worker, self.referee) if self.isolate and os.geteuid() == 0 else None
 
     def prepare(self) -> None:
+        self.end_leftovers()
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.uid is not None:
             for path in [self.folder, *self.folder.rglob("*")]:
                 os.chown(path, self.uid, self.uid)
+
+    def end_leftovers(self, seconds: float = 60) -> None:
+        """Kill whatever still runs as this sandbox's user and wait until it is gone.
+
+        A worker's user serves one submission after another. A fork bomb's thousands of processes
+        die some time after its sandbox is killed, and until they are gone they count against the
+        process limit of the user's next submission, whose kernel then cannot even start its
+        threads: one participant's bomb would cost the next participant the grade.
+        """
+        uid = self.uid
+        if uid is None:
+            return
+        deadline = time.monotonic() + seconds
+        while pids := processes_of(uid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(pids)} processes of sandbox user {uid}, left by an earlier "
+                                   f"submission, would not end within {seconds:.0f} s; grade this "
+                                   "participant again with --only once they are gone")
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
 
     def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {
