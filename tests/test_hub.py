@@ -256,8 +256,8 @@ def _run_all_cells(page, url: str, user: str, home: Path, name: str, seconds: fl
     # is connected. JupyterLab silently clears, not queues, cells run before that (CodeCell.execute
     # returns when the session has no kernel yet): under load, Run All would run nothing at all.
     try:
-        page.locator("#jp-main-statusbar",
-                     has_text=re.compile(r"Keras workbench \(Python 3\.11\) \| Idle")).wait_for(timeout=120_000)
+        idle = re.compile(r"Keras workbench \(Python 3\.11\) \| Idle")
+        page.locator("#jp-main-statusbar", has_text=idle).wait_for(timeout=120_000)
     except Exception:
         page.screenshot(path=str(SCREENSHOTS / f"{name}-kernel-not-idle.png"))
         status = page.locator("#jp-main-statusbar").inner_text()

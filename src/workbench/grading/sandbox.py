@@ -16,8 +16,9 @@ works unprivileged where user namespaces are allowed, and builds the view from n
 * run as root, the grader drops to a dedicated unprivileged user per worker (``setpriv``), so the
   process limit counts only that submission's processes, and the sandbox cannot write files the
   grader owns even where it can see them. Before a worker's user serves the next submission,
-  whatever still runs as it is killed and waited for (a fork bomb takes a while to die). Not root, bwrap maps the grader's own user instead and the
-  process limit also counts the grader's processes (it is raised by what is running already).
+  whatever still runs as it is killed and waited for (a fork bomb takes a while to die). Not
+  root, bwrap maps the grader's own user instead and the process limit also counts the grader's
+  processes (it is raised by what is running already).
 
 Wall-clock limits (per cell, per notebook) are the grader's: it interrupts, then kills.
 """
