@@ -1,12 +1,22 @@
-"""The benchmark, one command: start-up times and lab 02 against lecture 003's listing as written.
+"""The benchmark, one command: start-up, lab 02 against lecture 003's listing, every lab, scaling.
 
-    WORKBENCH_DATA=../shared/data python bench/run.py              # the full run (about 8 min, 2 cores)
-    WORKBENCH_DATA=../shared/data python bench/run.py --tiny --out /tmp/bench.md   # seconds: the test's size
+    WORKBENCH_DATA=../shared/data python bench/run.py              # the full run (about 40 min, 2 cores)
+    WORKBENCH_DATA=../shared/data python bench/run.py --tiny --out /tmp/bench.md   # the test's size
 
 Appends one dated section to ``--out`` (default ``bench/RESULTS.md``): the machine, the versions
-and the commit, then the tables. Whole processes are timed, one after another, alternating the
-two sides of a comparison so that a slow minute of the machine hits both; ratios are medians over
-the pairs. Tests never assert on these numbers (tests/test_bench.py only runs ``--tiny``).
+and the commit, then the tables:
+
+* start-up of ``workbench --help`` and ``workbench data verify`` (neither may import TensorFlow);
+* lab 02 against lecture 003's listing as written, in pairs, each pair one run of every side:
+  the listing, the lab with one step per graph call (the old default), the lab as it runs by
+  default, the lab with ``--precision auto`` and the lab's ``--fast`` recipe; medians of the ratios;
+* every lab's batch script for a few epochs: samples per second, peak memory, its figure;
+* weak scaling: 1 and 2 ranks of Horovod and of multi-worker, each rank pinned to one core and
+  given the same samples, with and without one step per call (the per-step stop vote).
+
+Whole processes are timed, one after another, alternating the sides of a comparison so that a
+slow minute of the machine hits all of them. Tests never assert on these numbers
+(tests/test_bench.py only runs ``--tiny``, which runs each kind of row once at a small size).
 """
 
 from __future__ import annotations
@@ -87,17 +97,35 @@ def run_listing(epochs: int, samples: int, logs: Path) -> list[dict]:
     return [json.loads(line) for line in report.read_text().splitlines()]
 
 
-def run_lab02(epochs: int, samples: int, logs: Path, extra: list[str]) -> list[dict]:
+def run_lab(lab: str, epochs: int | None, samples: int | None, logs: Path, extra: list[str],
+            launcher: list[str] | None = None, env: dict | None = None) -> tuple[list[dict], dict, float]:
+    """Run ``labs/LAB.py`` (under ``launcher``, e.g. horovodrun); return its epochs (seconds and
+    validation figures from history.csv), its result.json and the peak resident memory in MB of
+    the process (with everything it waited for: the ranks under a launcher)."""
     name = f"bench-{time.time_ns()}"
-    command = [PYTHON, "labs/02_mnist_cnn.py", "--epochs", str(epochs), "--log-dir", str(logs),
-               "--run-name", name, *extra]
-    if samples < 60000:
+    command = [*(launcher or [PYTHON]), f"labs/{lab}.py", "--log-dir", str(logs), "--run-name", name, *extra]
+    if epochs is not None:
+        command += ["--epochs", str(epochs)]
+    if samples is not None:
         command += ["--train-samples", str(samples)]
-    subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env=env, text=True)
+    output = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{output[-3000:]}")
     history = next(logs.rglob(f"{name}/history.csv"))
     with history.open() as rows:
-        return [{"epoch": int(row["epoch"]) + 1, "epoch_seconds": float(row["epoch_seconds"]),
-                 "val_accuracy": float(row["val_accuracy"])} for row in csv.DictReader(rows)]
+        epochs_seen = [{"epoch": int(row["epoch"]) + 1, "epoch_seconds": float(row["epoch_seconds"]),
+                        **{key: float(value) for key, value in row.items() if key.startswith("val_")}}
+                       for row in csv.DictReader(rows)]
+    result = json.loads((history.parent / "result.json").read_text())
+    return epochs_seen, result, usage.ru_maxrss / 1024
+
+
+def run_lab02(epochs: int | None, samples: int, logs: Path, extra: list[str]) -> list[dict]:
+    return run_lab("02_mnist_cnn", epochs, samples if samples < 60000 else None, logs, extra)[0]
 
 
 def warm_epoch_seconds(epochs: list[dict]) -> float:
@@ -115,43 +143,144 @@ def time_to(epochs: list[dict], target: float) -> float | None:
     return None
 
 
-def listing_against_lab02(epochs: int, samples: int, pairs: int) -> list[str]:
-    rows = ["| run | warm epoch (s) | test accuracy after the last epoch | training time to 98.5 % |",
-            "|---|---|---|---|"]
-    ratios, times = [], {"listing": [], "workbench": []}
+# The sides of the lab 02 comparison: name -> the lab's extra flags (None: the listing itself).
+SIDES = {
+    "listing": None,
+    "workbench, 1 step per call": ["--steps-per-execution", "1"],
+    "workbench (default)": [],
+    "workbench, --precision auto": ["--precision", "auto"],
+    "workbench --fast": ["--fast"],
+}
+TINY_SIDES = ("listing", "workbench (default)", "workbench --fast")
+
+
+def listing_against_lab02(epochs: int, samples: int, pairs: int, sides=tuple(SIDES)) -> list[str]:
+    """Every side once per pair, in turn; the fast recipe trains its own number of epochs."""
+    rows = ["| run | epochs | warm epoch (s) | test accuracy after the last epoch | "
+            "training time to 98.5 % |", "|---|---|---|---|---|"]
+    results: dict[str, list[list[dict]]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory() as logs:
         for pair in range(pairs):
-            listing = run_listing(epochs, samples, Path(logs))
-            ours = run_lab02(epochs, samples, Path(logs), [])
-            ratios.append(warm_epoch_seconds(ours) / warm_epoch_seconds(listing))
-            for side, result in (("listing", listing), ("workbench", ours)):
+            for side in sides:
+                flags = SIDES[side]
+                if flags is None:
+                    result = run_listing(epochs, samples, Path(logs))
+                else:
+                    own_epochs = "--fast" in flags and samples == 60000  # the recipe's
+                    result = run_lab02(None if own_epochs else epochs, samples, Path(logs), flags)
+                results[side].append(result)
                 reached = time_to(result, TARGET)
-                times[side].append(reached)
-                rows.append(f"| {side} (pair {pair + 1}) | {warm_epoch_seconds(result):.2f} | "
-                            f"{result[-1]['val_accuracy']:.4f} | "
+                rows.append(f"| {side} (pair {pair + 1}) | {len(result)} | "
+                            f"{warm_epoch_seconds(result):.2f} | {result[-1]['val_accuracy']:.4f} | "
                             f"{'not reached' if reached is None else f'{reached:.1f} s'} |")
+    listing = results["listing"]
     rows.append("")
-    rows.append(f"Median epoch-time ratio, workbench / listing: **{statistics.median(ratios):.3f}** "
-                f"over {pairs} pair(s) (goal ≤ 0.5).")
+    for side in sides[1:]:
+        ratio = statistics.median(warm_epoch_seconds(ours) / warm_epoch_seconds(theirs)
+                                  for ours, theirs in zip(results[side], listing, strict=True))
+        reached = [(time_to(ours, TARGET), time_to(theirs, TARGET))
+                   for ours, theirs in zip(results[side], listing, strict=True)]
+        both = [ours / theirs for ours, theirs in reached if ours is not None and theirs is not None]
+        to_target = (f"{statistics.median(both):.3f} over {len(both)} pair(s) where both reached it"
+                     if both else "not reached by both in any pair")
+        rows.append(f"- {side} / listing: epoch time **{ratio:.3f}** (goal ≤ 0.5), time to 98.5 % "
+                    f"**{to_target}** (goal for --fast ≤ 0.25); {pairs} pair(s).")
+    return rows
+
+
+# Every lab's batch script; the figure is its task's headline (accuracy, loss, PSNR ...).
+LABS = ("00_foundations", "01_mnist_dense", "02_mnist_cnn", "03_mnist_dropout", "04_mnist_batchnorm",
+        "06_tensorboard", "07_autoencoders", "08_denoising", "09_vae", "10_uncertainty", "11_imdb_bilstm",
+        "12_fashion_mnist", "13_cifar10")
+TINY_LABS = ("01_mnist_dense",)
+
+
+def every_lab(labs, epochs: int, samples: int) -> list[str]:
+    from workbench import recipes
+
+    rows = ["| lab (model) | train samples | samples/s, warm epoch | peak memory (MB) | test figure | "
+            "lab's full-run target |", "|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as logs:
+        for lab in labs:
+            epochs_seen, result, peak = run_lab(lab, epochs, samples, Path(logs), [])
+            recipe = recipes.get(lab)
+            headline = result["headline"]
+            rows.append(f"| {lab} ({result['model']}) | {result['train_samples']:,} | "
+                        f"{result['train_samples'] / warm_epoch_seconds(epochs_seen):,.0f} | {peak:,.0f} | "
+                        f"{headline} {result['test_' + headline]:.4f} after {len(epochs_seen)} | "
+                        f"{recipe.full_target} after {recipe.epochs} |")
+    return rows
+
+
+def launch(strategy: str, ranks: int) -> tuple[list[str], dict]:
+    """The command prefix that starts ``ranks`` ranks of ``strategy``, rank r pinned to core r."""
+    venv = Path(PYTHON).parent
+    if strategy == "horovod":
+        pinned = f'exec taskset -c "$HOROVOD_LOCAL_RANK" {PYTHON} "$@"'
+        return [str(venv / "horovodrun"), "-np", str(ranks), "-H", f"localhost:{ranks}", "--gloo",
+                "sh", "-c", pinned, "rank"], dict(os.environ)
+    return [PYTHON, str(ROOT / "bench" / "workers.py"), str(ranks)], dict(os.environ)
+
+
+def weak_scaling(strategies, per_rank: int, epochs: int, extras) -> list[str]:
+    rows = ["| strategy | steps per call | 1 rank: warm epoch (s) | 2 ranks: warm epoch (s) | "
+            "weak-scaling efficiency |", "|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as logs:
+        for strategy in strategies:
+            for extra in extras:
+                seconds = {}
+                for ranks in (1, 2):
+                    prefix, env = launch(strategy, ranks)
+                    epochs_seen, _result, _peak = run_lab(
+                        "02_mnist_cnn", epochs, per_rank * ranks, Path(logs),
+                        ["--strategy", strategy, *extra], launcher=prefix, env=env)
+                    seconds[ranks] = warm_epoch_seconds(epochs_seen)
+                steps = extra[-1] if extra else "default"
+                rows.append(f"| {strategy} | {steps} | {seconds[1]:.2f} | {seconds[2]:.2f} | "
+                            f"{seconds[1] / seconds[2]:.0%} |")
+    rows += ["", f"Each rank trains {per_rank:,} images per epoch (batch 32) pinned to its own core; "
+                 "efficiency = 1-rank epoch time / 2-rank epoch time (goal ≥ 90 %)."]
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
-    parser.add_argument("--tiny", action="store_true", help="2,000 images, 2 epochs, 1 pair: seconds")
+    parser.add_argument("--tiny", action="store_true",
+                        help="each kind of row once, on 1,000 images and 2 epochs: about a minute")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--only", choices=("startup", "lab02", "labs", "scaling"), action="append",
+                        help="run only these sections (repeatable; default: all)")
     args = parser.parse_args(argv)
     if not os.environ.get("WORKBENCH_DATA"):
         parser.error("set WORKBENCH_DATA to the staged datasets (e.g. ../shared/data)")
-    epochs, samples, pairs, repeats = (2, 2000, 1, 1) if args.tiny else (args.epochs, 60000, args.pairs, 5)
+    only = set(args.only or ("startup", "lab02", "labs", "scaling"))
+    if args.tiny:
+        epochs, samples, pairs, repeats, sides, labs = 2, 1000, 1, 1, TINY_SIDES, TINY_LABS
+        scaling = (("horovod",), 500, 2, ([],))
+    else:
+        epochs, samples, pairs, repeats, sides, labs = args.epochs, 60000, args.pairs, 5, tuple(SIDES), LABS
+        scaling = (("horovod", "multiworker"), 15000, 3, ([], ["--steps-per-execution", "1"]))
     section = [f"## Benchmark {datetime.date.today().isoformat()}{' (--tiny)' if args.tiny else ''}", "",
                f"Machine: {machine()}. {versions()}. Commit {commit()}. Command: "
-               f"`python bench/run.py{' --tiny' if args.tiny else ''}`.", "",
-               "### Start-up", "", *startup(repeats), "",
-               f"### Lab 02 against lecture 003's listing as written ({samples:,} images, {epochs} epochs, "
-               "batch 32, SGD 0.01 momentum 0.9)", "", *listing_against_lab02(epochs, samples, pairs), ""]
+               f"`python bench/run.py{' --tiny' if args.tiny else ''}"
+               f"{''.join(' --only ' + name for name in args.only or ())}`.", ""]
+    if "startup" in only:
+        section += ["### Start-up", "", *startup(repeats), ""]
+    if "lab02" in only:
+        section += [f"### Lab 02 against lecture 003's listing as written ({samples:,} images, {epochs} "
+                    "epochs unless the fast recipe's own, batch 32, SGD 0.01 momentum 0.9)", "",
+                    *listing_against_lab02(epochs, samples, pairs, sides), ""]
+    if "labs" in only:
+        lab_samples, lab_epochs = (samples, epochs) if args.tiny else (10000, 2)
+        section += [f"### Every lab's batch script ({lab_samples:,} training samples or all there are, "
+                    f"{lab_epochs} epochs, its own batch size)", "",
+                    *every_lab(labs, lab_epochs, lab_samples), ""]
+    if "scaling" in only:
+        strategies, per_rank, scaling_epochs, extras = scaling
+        section += ["### Weak scaling, lab 02's CNN", "",
+                    *weak_scaling(strategies, per_rank, scaling_epochs, extras), ""]
     text = "\n".join(section) + "\n"
     with args.out.open("a") as out:
         out.write("\n" + text)

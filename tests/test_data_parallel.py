@@ -26,8 +26,10 @@ import sys
 import numpy as np
 import pytest
 
+from workbench.board import free_ports
+
 from .conftest import ROOT
-from .test_distributed import VENV_BIN, free_ports, horovod_available
+from .test_distributed import VENV_BIN, horovod_available
 
 PROBE = str(ROOT / "tests" / "parallel_probe.py")
 CASES = ("dense_sgd", "dense_adam", "sparse_sgd", "vae")

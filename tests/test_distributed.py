@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 
 from workbench import distribute, preemption, recipes, strategies
+from workbench.board import free_ports
 
 from .conftest import ROOT
 
@@ -27,16 +27,6 @@ VENV_BIN = os.path.dirname(sys.executable)
 def horovod_available() -> bool:
     done = subprocess.run([sys.executable, "-c", "import horovod.tensorflow"], capture_output=True)
     return done.returncode == 0
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def max_difference(first, second) -> float:

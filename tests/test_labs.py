@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from workbench import options as lab_options
-from workbench import recipes, settings
+from workbench import recipes, settings, speed
 from workbench.errors import OptionError
 
 from .conftest import ROOT
@@ -188,6 +188,8 @@ def test_lab_runs_in_quick_mode_and_writes_its_run_directory(lab, real_data, tmp
     from workbench import data
 
     assert result["quick"] and result["train_samples"] == data.get(recipes.get(lab).dataset).quick[0]
+    # The speed defaults (workbench.speed): several steps per graph call, the lecture's float32.
+    assert (result["steps_per_execution"], result["precision"]) == (speed.STEPS_PER_EXECUTION, "float32")
     assert f"test_{result['headline']}" in result and f"[{lab}] test " in done.stdout
     quick_result_is_sound(lab, result, real_data)
     assert f"TensorBoard logs: {run_dir / 'tensorboard'}" in done.stdout

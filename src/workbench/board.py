@@ -38,6 +38,18 @@ def free_port(host: str = LOOPBACK) -> int:
         return probe.getsockname()[1]
 
 
+def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
+    """``count`` distinct free ports: all held open at once, so no two are the same."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind((host, 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def tunnel_line(port: int, host: str = LOOPBACK, env: dict | None = None) -> str:
     """The ssh command a user runs on their laptop to reach ``host:port`` through the login node."""
     env = dict(os.environ if env is None else env)

@@ -103,6 +103,23 @@ def warmup_schedule(base: float, replicas: int, warmup_steps: int):
         initial_learning_rate=base, decay_steps=warmup_steps, end_learning_rate=target, power=1.0)
 
 
+def cosine_schedule(base: float, replicas: int, warmup_steps: int, total_steps: int):
+    """The warm-up of ``warmup_schedule``, then a cosine decay to zero at ``total_steps``.
+
+    The fast recipes' schedule: a large batch trains well at a large rate early and needs a small
+    one late to settle (Loshchilov and Hutter 2017, "SGDR"); Keras' own ``CosineDecay``, so a
+    checkpoint reloads it and a resumed run continues on the same curve.
+    """
+    import keras
+
+    target = scaled_learning_rate(base, replicas)
+    warmup_steps = max(0, min(warmup_steps, total_steps - 1)) if replicas > 1 else 0
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=base if warmup_steps else target,
+        decay_steps=max(total_steps - warmup_steps, 1), alpha=0.0,
+        warmup_target=target if warmup_steps else None, warmup_steps=warmup_steps)
+
+
 def horovod_hosts(env: dict[str, str] | None = None) -> str:
     """``host1:slots,host2:slots`` for ``horovodrun -H`` from the job's SLURM allocation."""
     hosts, slots = slurm_layout(dict(os.environ if env is None else env), step=False)

@@ -32,7 +32,7 @@ from workbench.errors import OptionError, WorkbenchError
 
 def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     """Load data, build, compile, train and evaluate one lab as a batch job; return the result."""
-    from workbench import data, distribute, models, strategies
+    from workbench import data, distribute, models, speed, strategies
 
     preemption.install_handler()  # first: a signal during start-up must not kill the job
     recipe = recipes.get(lab)
@@ -43,6 +43,10 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
                               cpu_replicas=options["cpu_replicas"])
     training.seed_everything(options["seed"], options["deterministic"])
     say = print if strategy.is_chief else _silent
+    # Speed that leaves the model as it is (workbench.speed): the policy the model is built in,
+    # and how many steps each call into the compiled graph runs.
+    precision = speed.apply_precision(options["precision"])
+    compile_speed = speed.compile_settings(options, strategy.name)
 
     # Data: what the dataset holds, made into what the task trains on; preprocessing that learns
     # from the training set (a text vocabulary) learns here, on every rank alike.
@@ -54,15 +58,20 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
 
     # Model: built and compiled where the strategy places its variables.
     with strategy.scope():
-        model = models.build(options["model"], **recipe.model_settings(options), **task.model_settings(spec))
+        model = speed.float32_outputs(
+            models.build(options["model"], **recipe.model_settings(options), **task.model_settings(spec)))
         steps_per_epoch = max(len(train_images) // strategy.global_batch(options["batch_size"]), 1)
         make_optimizer, base_rate = training.OPTIMIZERS[options["optimizer"]]
         if options["learning_rate"] is not None:
             base_rate = options["learning_rate"]
-        rate = distribute.warmup_schedule(base_rate, strategy.replicas,
-                                          int(options["warmup_epochs"] * steps_per_epoch))
+        warmup_steps = int(options["warmup_epochs"] * steps_per_epoch)
+        if options["schedule"] == "cosine":
+            rate = distribute.cosine_schedule(base_rate, strategy.replicas, warmup_steps,
+                                              options["epochs"] * steps_per_epoch)
+        else:
+            rate = distribute.warmup_schedule(base_rate, strategy.replicas, warmup_steps)
         clipping = {"global_clipnorm": options["clip_norm"]} if options["clip_norm"] > 0 else {}
-        task.compile(model, strategy.prepare_optimizer(make_optimizer(rate, **clipping)))
+        task.compile(model, strategy.prepare_optimizer(make_optimizer(rate, **clipping)), **compile_speed)
         model.optimizer.build(model.trainable_variables)  # its state is restored on resume
     input_shape = models.get(options["model"]).input_shape
     train = task.examples(train_images, train_labels, input_shape)
@@ -71,8 +80,9 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     run_dir = lab_run_dir(lab, options)
     say(f"[{lab}] model {options['model']} ({model.count_params():,} parameters), {task.title}, "
         f"{len(train[0])} train / {len(validation[0])} test samples, {options['epochs']} epochs, "
-        f"batch {options['batch_size']} x {strategy.replicas} replica(s), strategy {strategy.name}; "
-        f"run directory {run_dir}", flush=True)
+        f"batch {options['batch_size']} x {strategy.replicas} replica(s), strategy {strategy.name}, "
+        f"{precision}, {compile_speed['steps_per_execution']} step(s) per call"
+        f"{', the fast recipe' if options['fast'] else ''}; run directory {run_dir}", flush=True)
 
     # Train: resuming from the last finished epoch if an earlier run of this directory was stopped.
     started = time.time()
@@ -104,6 +114,8 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
         "batch_size": options["batch_size"], "seed": options["seed"], "quick": options["quick"],
         "train_samples": len(train[0]), "seconds": round(time.time() - started, 1), "run_dir": str(run_dir),
         "optimizer": options["optimizer"], "learning_rate": base_rate, "clip_norm": options["clip_norm"],
+        "schedule": options["schedule"], "precision": precision, "fast": options["fast"],
+        "steps_per_execution": compile_speed["steps_per_execution"], "jit_compile": options["jit_compile"],
         **recipe.model_settings(options), **task.settings,
         "hparams": options["hparams"],
     }

@@ -50,7 +50,7 @@ class Option:
 
 def lab_options(recipe) -> list[Option]:
     """Every option of ``recipe``'s lab: the common ones, its model knobs, its task's settings."""
-    from workbench import strategies, training
+    from workbench import speed, strategies, training
 
     return [
         Option("model", str, recipe.models[0], "which of this lab's models to train", recipe.models),
@@ -80,6 +80,19 @@ def lab_options(recipe) -> list[Option]:
                "per SLURM task), horovod (one rank per task)", tuple(strategies.STRATEGIES)),
         Option("cpu_replicas", int, 0, "mirrored without GPUs: split the CPU into this many logical devices"),
         Option("warmup_epochs", float, 1.0, "ramp the scaled learning rate up over this many epochs"),
+        Option("schedule", str, "constant", "learning rate after the warm-up: constant, or cosine (decays to "
+                                            "zero at the last epoch)", ("constant", "cosine")),
+        Option("steps_per_execution", int, None,
+               f"training steps per call into the compiled graph (default {speed.STEPS_PER_EXECUTION}; "
+               "1 under multiworker and with --profile-steps); the weights are the same"),
+        Option("precision", str, "float32", "float32; mixed_bfloat16 or mixed_float16 (last layer in "
+                                            "float32); auto: bfloat16 where the hardware has it",
+               speed.PRECISIONS),
+        Option("jit_compile", str, "auto", "XLA: auto (Keras' rule: on GPUs, not on CPUs), on, off",
+               tuple(speed.JIT_COMPILE)),
+        Option("fast", None, False, "the lab's fast recipe (larger batch, cosine schedule, auto precision, "
+                                    "fewer epochs): the lecture's accuracy in less time, not the lecture's "
+                                    "settings; flags given with it still win"),
         Option("require_gpu", None, False, "stop with an error if TensorFlow sees no GPU"),
         Option("dump_weights", Path, None, "each rank saves its final weights to DIR/rank<N>.npz"),
         Option("histogram_freq", int, 1, "weight histograms every N epochs in TensorBoard (0: none)"),
@@ -110,23 +123,37 @@ def parser(recipe, declared: list[Option]) -> argparse.ArgumentParser:
 
 
 def resolve(recipe, argv: list[str] | None) -> dict:
-    """Merge defaults < config file < sweep point < environment < flags into one dict of settings."""
+    """Merge defaults < (--fast recipe) < config file < sweep point < environment < flags into one
+    dict of settings. The fast recipe replaces defaults only: anything the user chose wins."""
     declared = lab_options(recipe)
     by_name = {option.name: option for option in declared}
     args = parser(recipe, declared).parse_args(argv)
     values = {option.name: option.default for option in declared}
     values["hparams"] = {}
+    chosen: dict = {}  # everything set above the defaults, in order
     if args.config is not None:
-        values.update(read_config(args.config, by_name))
+        chosen.update(read_config(args.config, by_name))
     if args.sweep is not None:
         values["hparams"] = sweep_point(recipe, args.sweep, args.point, by_name)
-        values.update(values["hparams"])
-    values.update(settings.lab_environment())
+        chosen.update(values["hparams"])
+    chosen.update(settings.lab_environment())
     flags = {key: value for key, value in vars(args).items() if key != "config" and value is not None}
-    values.update(flags)
+    chosen.update(flags)
+    if chosen.get("fast"):
+        if not recipe.fast:
+            raise OptionError(f"--fast: lab {recipe.lab} has no fast recipe (labs with one: "
+                              f"{', '.join(fast_labs())}); leave --fast out")
+        values.update(recipe.fast)
+    values.update(chosen)
     if values["quick"] and "epochs" not in flags:
-        values["epochs"] = min(settings.QUICK_EPOCHS, recipe.epochs)
+        values["epochs"] = min(settings.QUICK_EPOCHS, values["epochs"])
     return values
+
+
+def fast_labs() -> list[str]:
+    from workbench import recipes
+
+    return [lab for lab, recipe in recipes.RECIPES.items() if recipe.fast]
 
 
 def read_config(path: Path, by_name: dict[str, Option]) -> dict:

@@ -82,7 +82,9 @@ class Task:
     def validation_data(self, x, y) -> tuple:
         return (x, y)
 
-    def compile(self, model, optimizer) -> None:
+    def compile(self, model, optimizer, **speed) -> None:
+        """``model.compile`` with this task's loss and metrics; ``speed`` holds compile's
+        ``steps_per_execution`` and ``jit_compile`` (``workbench.speed.compile_settings``)."""
         raise NotImplementedError
 
     def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
@@ -113,10 +115,10 @@ class Classification(Task):
     def model_settings(self, spec) -> dict:
         return {"num_classes": spec.num_classes}  # CIFAR-100 (--dataset cifar100) needs 100 outputs
 
-    def compile(self, model, optimizer) -> None:
+    def compile(self, model, optimizer, **speed) -> None:
         from workbench.training import compile_classifier
 
-        compile_classifier(model, optimizer)
+        compile_classifier(model, optimizer, **speed)
 
     def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
         import keras
@@ -153,8 +155,8 @@ class Reconstruction(Task):
     def validation_data(self, x, y):
         return (x, x)
 
-    def compile(self, model, optimizer) -> None:
-        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["mse"])
+    def compile(self, model, optimizer, **speed) -> None:
+        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["mse"], **speed)
 
     def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
         targets = x if y is None else y
@@ -221,8 +223,9 @@ class VariationalAutoencoder(Task):
     def validation_data(self, x, y):
         return (x,)
 
-    def compile(self, model, optimizer) -> None:
-        model.compile(optimizer=optimizer)  # the loss lives in the model's train_step
+    def compile(self, model, optimizer, **speed) -> None:
+        # The loss lives in the model's train_step.
+        model.compile(optimizer=optimizer, **speed)
 
     def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
         reconstruction = kl = 0.0
@@ -319,8 +322,8 @@ class MixupClassification(Classification):
     def validation_data(self, x, y):
         return (x, np.eye(self.num_classes, dtype="float32")[np.reshape(y, -1)])  # as fit's targets
 
-    def compile(self, model, optimizer) -> None:
-        model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    def compile(self, model, optimizer, **speed) -> None:
+        model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"], **speed)
 
     def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
         return super().evaluate(model, x, class_ids(y), batch_size)
@@ -365,12 +368,12 @@ class TextClassification(Task):
 
         return (text.vectorize(self.vectorizer, x), y)
 
-    def compile(self, model, optimizer) -> None:
+    def compile(self, model, optimizer, **speed) -> None:
         import keras
 
         # "accuracy" would threshold the logits at 0.5; a logit's decision point is 0.
         model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")])
+                      metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")], **speed)
 
     def evaluate(self, model, x, y=None, batch_size: int = 256) -> dict[str, float]:
         import tensorflow as tf

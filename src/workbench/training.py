@@ -52,12 +52,14 @@ def adam(learning_rate=0.001, **clipping):
 OPTIMIZERS = {"lecture": (lecture_optimizer, 0.01), "sgd": (sgd, 0.01), "adam": (adam, 0.001)}
 
 
-def compile_classifier(model, optimizer=None):
-    """Compile as the lecture does: softmax outputs, integer labels, accuracy."""
+def compile_classifier(model, optimizer=None, **speed):
+    """Compile as the lecture does: softmax outputs, integer labels, accuracy (``speed``: compile's
+    ``steps_per_execution`` and ``jit_compile``, see ``workbench.speed``)."""
     model.compile(
         optimizer=optimizer or lecture_optimizer(),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        **speed,
     )
     return model
 
