@@ -28,9 +28,13 @@ def test_tiny_benchmark_appends_a_dated_section_with_every_table(real_data, tmp_
     assert re.search(r"Commit [0-9a-f]{7,}", text) and "usable cores" in text
     assert re.search(r"\| `workbench --help` \| \d+\.\d\d s \| no \|", text)
     assert re.search(r"\| `workbench data verify` \| \d+\.\d\d s \| no \|", text)
-    for side in ("listing", "workbench"):
-        assert re.search(rf"\| {side} \(pair 1\) \| \d+\.\d\d \| 0\.\d{{4}} \| ", text), text
-    assert re.search(r"Median epoch-time ratio, workbench / listing: \*\*\d+\.\d{3}\*\*", text)
+    for side in ("listing", "workbench \\(default\\)", "workbench --fast"):
+        assert re.search(rf"\| {side} \(pair 1\) \| 2 \| \d+\.\d\d \| 0\.\d{{4}} \| ", text), text
+    for side in ("workbench \\(default\\)", "workbench --fast"):
+        assert re.search(rf"- {side} / listing: epoch time \*\*\d+\.\d{{3}}\*\*", text), text
+    lab_row = r"\| 01_mnist_dense \(mnist_dense\) \| 1,000 \| [\d,]+ \| [\d,]+ \| accuracy 0\.\d{4} after 2"
+    assert re.search(lab_row, text), text
+    assert re.search(r"\| horovod \| default \| \d+\.\d\d \| \d+\.\d\d \| \d+% \|", text), text
 
 
 def test_history_records_each_epochs_seconds(tmp_path):

