@@ -124,3 +124,19 @@ def test_the_fast_recipe_runs_and_says_what_it_used(real_data, tmp_path, monkeyp
                      "steps_per_execution": speed.STEPS_PER_EXECUTION,
                      "precision": speed.resolve_precision("auto")}
     assert result["test_accuracy"] > 0.5  # measured 0.684: quick mode gives it only 40 steps of 256
+
+
+def test_every_strategy_lets_gpu_memory_grow_before_it_is_set_up(monkeypatch):
+    """No GPU here: TensorFlow's device list is stood in for, to show the call is made, and first."""
+    import tensorflow as tf
+
+    from workbench import strategies
+
+    calls = []
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: ["GPU:0", "GPU:1"] if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth",
+                        lambda gpu, grow: calls.append((gpu, grow)))
+    monkeypatch.setattr(strategies.OneDevice, "setup", classmethod(lambda cls, **_: calls.append("setup")))
+    strategies.get("default")
+    assert calls == [("GPU:0", True), ("GPU:1", True), "setup"]
