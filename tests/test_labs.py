@@ -188,8 +188,10 @@ def test_lab_runs_in_quick_mode_and_writes_its_run_directory(lab, real_data, tmp
     from workbench import data
 
     assert result["quick"] and result["train_samples"] == data.get(recipes.get(lab).dataset).quick[0]
-    # The speed defaults (workbench.speed): several steps per graph call, the lecture's float32.
-    assert (result["steps_per_execution"], result["precision"]) == (speed.STEPS_PER_EXECUTION, "float32")
+    # The speed defaults (workbench.speed): steps per graph call dividing the epoch, float32.
+    steps = -(-result["train_samples"] // result["batch_size"])
+    expected = speed.steps_per_execution(None, strategy="default", profile_steps=None, steps_per_epoch=steps)
+    assert (result["steps_per_execution"], result["precision"]) == (expected, "float32")
     assert f"test_{result['headline']}" in result and f"[{lab}] test " in done.stdout
     quick_result_is_sound(lab, result, real_data)
     assert f"TensorBoard logs: {run_dir / 'tensorboard'}" in done.stdout

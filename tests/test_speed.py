@@ -34,27 +34,35 @@ def test_bfloat16_cpus_are_recognised_by_their_flags(tmp_path):
     assert not speed.cpu_computes_bfloat16(tmp_path / "missing")
 
 
-def test_steps_per_execution_default_and_where_it_must_be_one():
-    default = speed.steps_per_execution(None, strategy="default", profile_steps=None)
-    assert default == speed.STEPS_PER_EXECUTION > 1
-    assert speed.steps_per_execution(7, strategy="horovod", profile_steps=None) == 7
-    assert speed.steps_per_execution(None, strategy="multiworker", profile_steps=None) == 1
-    assert speed.steps_per_execution(None, strategy="mirrored", profile_steps="5,10") == 1
+def test_steps_per_execution_divides_the_epoch_and_is_one_where_more_do_not_work():
+    def rule(requested, strategy="default", profile_steps=None, steps_per_epoch=1875):
+        return speed.steps_per_execution(requested, strategy=strategy, profile_steps=profile_steps,
+                                         steps_per_epoch=steps_per_epoch)
+
+    assert rule(None) == 25  # full MNIST at batch 32: 1875 = 3 x 5^4, the largest divisor up to 50
+    assert rule(None, steps_per_epoch=1000) == speed.STEPS_PER_EXECUTION
+    assert rule(None, steps_per_epoch=157) == 1  # quick mode's 5,000 images at 32: a prime
+    assert rule(5, strategy="horovod") == 5
+    assert rule(None, strategy="multiworker") == 1
+    assert rule(None, strategy="mirrored") == 1
+    assert rule(None, profile_steps="5,10") == 1
+    with pytest.raises(OptionError, match="50 does not divide the epoch's 1875 steps.* 1, 3, 5, 15, 25, 75"):
+        rule(50)
     with pytest.raises(OptionError, match="multiworker strategy runs one step per call"):
-        speed.steps_per_execution(10, strategy="multiworker", profile_steps=None)
+        rule(10, strategy="multiworker")
     with pytest.raises(OptionError, match="profiler needs one step per call"):
-        speed.steps_per_execution(10, strategy="default", profile_steps="5,10")
+        rule(10, profile_steps="5,10")
     with pytest.raises(OptionError, match="give 1 or more"):
-        speed.steps_per_execution(0, strategy="default", profile_steps=None)
+        rule(0)
 
 
 def test_compile_settings_keep_xla_off_under_horovod_unless_asked():
     chosen = {"steps_per_execution": None, "profile_steps": None, "jit_compile": "auto"}
-    assert speed.compile_settings(chosen, "default") == {"steps_per_execution": speed.STEPS_PER_EXECUTION,
-                                                         "jit_compile": "auto"}
-    assert speed.compile_settings(chosen, "horovod")["jit_compile"] is False
-    assert speed.compile_settings({**chosen, "jit_compile": "on"}, "horovod")["jit_compile"] is True
-    assert speed.compile_settings({**chosen, "jit_compile": "off"}, "default")["jit_compile"] is False
+    assert speed.compile_settings(chosen, "default", 1000) == {"steps_per_execution": 50,
+                                                               "jit_compile": "auto"}
+    assert speed.compile_settings(chosen, "horovod", 1000)["jit_compile"] is False
+    assert speed.compile_settings({**chosen, "jit_compile": "on"}, "horovod", 1000)["jit_compile"] is True
+    assert speed.compile_settings({**chosen, "jit_compile": "off"}, "default", 1000)["jit_compile"] is False
 
 
 def test_under_a_mixed_policy_the_model_computes_in_bfloat16_and_answers_in_float32():
@@ -121,7 +129,7 @@ def test_the_fast_recipe_runs_and_says_what_it_used(real_data, tmp_path, monkeyp
         keras.mixed_precision.set_global_policy("float32")  # the policy is process-wide
     saved = json.loads((Path(result["run_dir"]) / "result.json").read_text())
     assert saved == {**saved, "fast": True, "schedule": "cosine", "batch_size": 256, "learning_rate": 0.2,
-                     "steps_per_execution": speed.STEPS_PER_EXECUTION,
+                     "steps_per_execution": 20,  # quick mode: 5,000 images in 20 steps of 256
                      "precision": speed.resolve_precision("auto")}
     assert result["test_accuracy"] > 0.5  # measured 0.684: quick mode gives it only 40 steps of 256
 

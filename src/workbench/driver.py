@@ -46,7 +46,6 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     # Speed that leaves the model as it is (workbench.speed): the policy the model is built in,
     # and how many steps each call into the compiled graph runs.
     precision = speed.apply_precision(options["precision"])
-    compile_speed = speed.compile_settings(options, strategy.name)
 
     # Data: what the dataset holds, made into what the task trains on; preprocessing that learns
     # from the training set (a text vocabulary) learns here, on every rank alike.
@@ -60,7 +59,8 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
     with strategy.scope():
         model = speed.float32_outputs(
             models.build(options["model"], **recipe.model_settings(options), **task.model_settings(spec)))
-        steps_per_epoch = max(len(train_images) // strategy.global_batch(options["batch_size"]), 1)
+        steps_per_epoch = strategy.steps_per_epoch(len(train_images), options["batch_size"])
+        compile_speed = speed.compile_settings(options, strategy.name, steps_per_epoch)
         make_optimizer, base_rate = training.OPTIMIZERS[options["optimizer"]]
         if options["learning_rate"] is not None:
             base_rate = options["learning_rate"]

@@ -4,10 +4,11 @@ Two settings, each measured in ``bench/`` before it became a default (``bench/RE
 
 * **steps per execution**: Keras runs this many training steps per call into the compiled graph
   instead of one, so Python, the callbacks and (on a GPU) the kernel launches are paid once per
-  call. The steps, their order and so the weights are the same as one step at a time; only
-  callbacks that act on single batches see every N-th batch (the SIGUSR1 stop vote, which then
-  stops all ranks at the same multiple of N; the profiler, so ``--profile-steps`` runs one step
-  per call). On by default.
+  call. The steps, their order and so the weights are the same as one step at a time, as long as
+  the number divides the epoch's steps (``steps_per_execution``); only callbacks that act on
+  single batches see every N-th batch (the SIGUSR1 stop vote, which then stops all ranks at the
+  same multiple of N; the profiler, so ``--profile-steps`` runs one step per call). On by default
+  for one device and Horovod.
 * **precision**: ``mixed_bfloat16`` computes in bfloat16 and keeps the weights in float32; the last
   layer stays in float32 (``float32_outputs``) so that the softmax and the loss see full-precision
   probabilities. ``auto`` picks bfloat16 where the hardware computes it natively (GPUs of compute
@@ -92,11 +93,21 @@ def float32_outputs(model):
     return model
 
 
-def steps_per_execution(requested: int | None, *, strategy: str, profile_steps: str | None) -> int:
+def steps_per_execution(requested: int | None, *, strategy: str, profile_steps: str | None,
+                        steps_per_epoch: int) -> int:
     """Steps per graph call for this run: ``requested``, or the default where it applies.
 
-    The multi-worker loop is ours and runs one step per call (its stop vote rides in the step);
-    profiling wants every step to be its own call.
+    It must divide the epoch's steps. Keras runs a call's steps until the input ends, not until
+    the epoch does, and the labs' input is every epoch's batches in a row: a call straddling an
+    epoch's end would train on the next epoch's first batches in this epoch, so a run resumed at
+    an epoch boundary would no longer end with the weights of one never stopped (measured: the
+    Horovod stop-and-resume test then differed by up to 0.15). The default is the largest divisor
+    of the epoch's steps up to ``STEPS_PER_EXECUTION``.
+
+    One step per call where more do not work: the multi-worker loop is ours (its stop vote rides in
+    the step), Keras' mirrored multi-step loop fails on logical CPU devices ("You must feed a value
+    for placeholder tensor ... while/cond/Placeholder", Keras 3.15), and profiling wants every step
+    to be its own call.
     """
     if requested is not None and requested < 1:
         raise OptionError(f"--steps-per-execution {requested}: give 1 or more (1: one step per call)")
@@ -111,10 +122,19 @@ def steps_per_execution(requested: int | None, *, strategy: str, profile_steps: 
             raise OptionError(f"--steps-per-execution {requested} with --profile-steps: the profiler needs "
                               "one step per call; leave --steps-per-execution out")
         return 1
-    return STEPS_PER_EXECUTION if requested is None else requested
+    if requested is None:
+        if strategy == "mirrored":
+            return 1
+        return max(n for n in range(1, STEPS_PER_EXECUTION + 1) if steps_per_epoch % n == 0)
+    if steps_per_epoch % requested:
+        divisors = [n for n in range(1, min(steps_per_epoch, 200) + 1) if steps_per_epoch % n == 0]
+        raise OptionError(f"--steps-per-execution {requested} does not divide the epoch's {steps_per_epoch} "
+                          "steps: a call would run into the next epoch's batches. Use one of "
+                          f"{', '.join(map(str, divisors))}, or leave it out")
+    return requested
 
 
-def compile_settings(options: dict, strategy: str) -> dict:
+def compile_settings(options: dict, strategy: str, steps_per_epoch: int) -> dict:
     """``model.compile``'s speed arguments for a lab run with ``options`` under ``strategy``.
 
     Under Horovod ``auto`` means no XLA: Horovod's all-reduce is a TensorFlow op that XLA cannot
@@ -124,5 +144,6 @@ def compile_settings(options: dict, strategy: str) -> dict:
     if strategy == "horovod" and jit == "auto":
         jit = False
     return {"steps_per_execution": steps_per_execution(options["steps_per_execution"], strategy=strategy,
-                                                       profile_steps=options["profile_steps"]),
+                                                       profile_steps=options["profile_steps"],
+                                                       steps_per_epoch=steps_per_epoch),
             "jit_compile": jit}

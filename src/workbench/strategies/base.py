@@ -51,6 +51,11 @@ class Strategy:
     def global_batch(self, per_replica: int) -> int:
         return per_replica * self.replicas
 
+    def steps_per_epoch(self, samples: int, batch_size: int) -> int:
+        """Training steps in one epoch of ``samples`` (``batch_size`` per replica), as ``fit`` runs
+        them: the last, smaller batch counts."""
+        return -(-samples // self.global_batch(batch_size))
+
     def prepare_optimizer(self, optimizer):
         """The optimizer to compile with (Horovod's averages gradients across ranks)."""
         return optimizer
@@ -86,11 +91,11 @@ class KerasFit(Strategy):
     def fit(self, model, task, train, validation, *, epochs, batch_size, callbacks=(), verbose=2, seed=0,
             initial_epoch=0) -> dict:
         x, y = train
-        global_batch = self.global_batch(batch_size)
         batches = self.training_batches(x, y, task, batch_size=batch_size, seed=seed,
                                         epochs=range(initial_epoch, epochs))
         history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
-                            steps_per_epoch=-(-len(x) // global_batch), validation_data=validation,
+                            steps_per_epoch=self.steps_per_epoch(len(x), batch_size),
+                            validation_data=validation,
                             callbacks=[preemption.stop_on_signal(), *callbacks], verbose=verbose)
         return history.history
 

@@ -110,6 +110,10 @@ class Horovod(Strategy):
             tf.config.set_visible_devices(gpus[hvd.local_rank() % len(gpus)], "GPU")
         return cls(None, rank=hvd.rank(), size=hvd.size(), replicas=hvd.size())
 
+    def steps_per_epoch(self, samples: int, batch_size: int) -> int:
+        """Each rank's steps: its shard (every shard cut to one length) in per-rank batches."""
+        return -(-(samples // self.size) // batch_size)
+
     def prepare_optimizer(self, optimizer):
         return averaging_optimizer(optimizer, import_horovod())
 
@@ -132,11 +136,11 @@ class Horovod(Strategy):
             raise TypeError("compile the model with strategy.prepare_optimizer(optimizer) under Horovod; "
                             "otherwise each rank trains alone and the weights drift apart")
         x, y = train
-        per_rank = len(x) // self.size
         batches = self.training_batches(x, y, task, batch_size=batch_size, seed=seed,
                                         epochs=range(initial_epoch, epochs))
         history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
-                            steps_per_epoch=-(-per_rank // batch_size), validation_data=validation,
+                            steps_per_epoch=self.steps_per_epoch(len(x), batch_size),
+                            validation_data=validation,
                             callbacks=horovod_callbacks(hvd) + list(callbacks),
                             verbose=verbose if self.is_chief else 0)
         return history.history
