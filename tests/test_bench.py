@@ -35,6 +35,8 @@ def test_tiny_benchmark_appends_a_dated_section_with_every_table(real_data, tmp_
     lab_row = r"\| 01_mnist_dense \(mnist_dense\) \| 1,000 \| [\d,]+ \| [\d,]+ \| accuracy 0\.\d{4} after 2"
     assert re.search(lab_row, text), text
     assert re.search(r"\| horovod \| default \| \d+\.\d\d \| \d+\.\d\d \| \d+% \|", text), text
+    assert "![time to accuracy](time_to_accuracy-tiny.png)" in text
+    assert (tmp_path / "time_to_accuracy-tiny.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_history_records_each_epochs_seconds(tmp_path):
