@@ -1,6 +1,6 @@
 """The benchmark, one command: start-up, lab 02 against lecture 003's listing, every lab, scaling.
 
-    WORKBENCH_DATA=../shared/data python bench/run.py              # the full run (about 40 min, 2 cores)
+    WORKBENCH_DATA=../shared/data python bench/run.py              # the full run (about 25 min, 2 cores)
     WORKBENCH_DATA=../shared/data python bench/run.py --tiny --out /tmp/bench.md   # the test's size
 
 Appends one dated section to ``--out`` (default ``bench/RESULTS.md``): the machine, the versions
