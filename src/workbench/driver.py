@@ -43,8 +43,8 @@ def run_lab(lab: str, argv: list[str] | None = None) -> dict:
                               cpu_replicas=options["cpu_replicas"])
     training.seed_everything(options["seed"], options["deterministic"])
     say = print if strategy.is_chief else _silent
-    # Speed that leaves the model as it is (workbench.speed): the policy the model is built in,
-    # and how many steps each call into the compiled graph runs.
+    # Speed that leaves the model as it is (workbench.speed): the policy the model is built in
+    # (steps per graph call are chosen below, once the epoch's steps are known).
     precision = speed.apply_precision(options["precision"])
 
     # Data: what the dataset holds, made into what the task trains on; preprocessing that learns

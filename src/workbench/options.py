@@ -83,8 +83,9 @@ def lab_options(recipe) -> list[Option]:
         Option("schedule", str, "constant", "learning rate after the warm-up: constant, or cosine (decays to "
                                             "zero at the last epoch)", ("constant", "cosine")),
         Option("steps_per_execution", int, None,
-               f"training steps per call into the compiled graph (default {speed.STEPS_PER_EXECUTION}; "
-               "1 under multiworker and with --profile-steps); the weights are the same"),
+               "training steps per call into the compiled graph; it must divide the epoch's steps (default: "
+               f"the largest divisor up to {speed.STEPS_PER_EXECUTION}; 1 under mirrored and multiworker and "
+               "with --profile-steps); the weights are the same"),
         Option("precision", str, "float32", "float32; mixed_bfloat16 or mixed_float16 (last layer in "
                                             "float32); auto: bfloat16 where the hardware has it",
                speed.PRECISIONS),
